@@ -1,0 +1,168 @@
+// The configuration model: plain structs mirroring the `spec` of Gloo Gateway's `Gateway`
+// (gateway.solo.io/v1) and `Upstream` (gloo.solo.io/v1), plus Ringway's own `[settings]`.
+// Field names follow Gloo's (camelCase there, snake_case here). Every default is defined once,
+// in this file, next to the field it belongs to; the loader, --print-config, the docs and the
+// engine all read it from here. Nothing in this layer touches a socket.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <utility>
+#include <variant>
+#include <vector>
+
+namespace ringway::config {
+
+using Duration = std::chrono::milliseconds;
+
+// Where a value came from in the TOML file, for diagnostics raised after loading (for example
+// when the kernel refuses a socket option at --check time).
+struct SourcePos {
+  uint32_t line = 0;
+  uint32_t column = 0;
+};
+
+// ---- defaults (the one place they are defined) -------------------------------------------
+inline constexpr const char* kDefaultNamespace = "default";
+// Envoy's per_connection_buffer_limit_bytes default (listener_impl.cc, 1 MiB).
+inline constexpr uint32_t kDefaultPerConnectionBufferLimitBytes = 1024 * 1024;
+// Envoy's tcp_proxy idle_timeout default since 1.12; Gloo passes an unset value through.
+inline constexpr Duration kDefaultIdleTimeout = std::chrono::hours(1);
+inline constexpr uint32_t kDefaultMaxConnectAttempts = 1;
+// Gloo's translator and Envoy both default connect_timeout to 5 s.
+inline constexpr Duration kDefaultConnectTimeout = std::chrono::seconds(5);
+// Envoy's circuit breaker default for max_connections.
+inline constexpr uint32_t kDefaultMaxConnections = 1024;
+inline constexpr uint32_t kDefaultWorkers = 0;  // 0 = one per CPU in the affinity mask
+inline constexpr Duration kDefaultDrainTimeout = std::chrono::seconds(30);
+// Linux keepalive ranges (measured: 0 and 32768 / 128 give EINVAL).
+inline constexpr uint32_t kKeepaliveSecondsMax = 32767;
+inline constexpr uint32_t kKeepaliveProbesMax = 127;
+
+// ---- socket options ---------------------------------------------------------------------
+// Gloo/Envoy SocketState: when an option is applied to a listen socket.
+enum class SocketState : uint8_t {
+  Prebind = 0,    // after socket(), before bind()
+  Bound = 1,      // after bind(), before listen()
+  Listening = 2,  // after listen()
+};
+
+// One raw setsockopt, as Gloo's `options.socketOptions[]` entry.
+struct SocketOption {
+  std::string description;
+  int level = 0;
+  int name = 0;
+  // intValue (range-checked to int32 at load) or bufValue (decoded from base64).
+  std::variant<int32_t, std::string> value = int32_t{0};
+  SocketState state = SocketState::Prebind;
+  SourcePos pos;  // of the entry; {0,0} for options Ringway generated (keepalive expansion)
+};
+
+// Gloo's `connectionConfig.tcpKeepalive`; presence alone means SO_KEEPALIVE=1. Unset fields are
+// left to the OS (Linux: 7200 s idle, 75 s interval, 9 probes). Durations are rounded up to
+// whole seconds at load time, as Gloo does.
+struct TcpKeepalive {
+  std::optional<uint32_t> keepalive_time_s;      // TCP_KEEPIDLE, 1..32767
+  std::optional<uint32_t> keepalive_interval_s;  // TCP_KEEPINTVL, 1..32767
+  std::optional<uint32_t> keepalive_probes;      // TCP_KEEPCNT, 1..127 (0 in TOML = OS default)
+  SourcePos pos;
+};
+
+// ---- shared pieces ----------------------------------------------------------------------
+struct Metadata {
+  std::string name;
+  std::string namespace_ = kDefaultNamespace;
+};
+
+// `{ name, namespace }`; an omitted namespace means the referring gateway's namespace.
+struct ResourceRef {
+  std::string name;
+  std::string namespace_;
+  SourcePos pos;
+};
+
+// `options.accessLoggingService.accessLog[].fileSink`.
+struct AccessLogFileSink {
+  std::string path;
+  // stringFormat: an Envoy-style format with %COMMAND% operators; empty means Ringway's default
+  // text line. jsonFormat: key -> operator, written as one JSON object per line.
+  enum class Format : uint8_t { Text, Json } format = Format::Text;
+  std::string string_format;
+  std::vector<std::pair<std::string, std::string>> json_format;
+};
+
+// ---- Gateway ----------------------------------------------------------------------------
+struct TcpHost {
+  std::string name;
+  ResourceRef upstream;           // destination.single.upstream
+  size_t upstream_index = 0;      // index into Config::upstreams, set when references resolve
+};
+
+struct TcpProxySettings {
+  Duration idle_timeout = kDefaultIdleTimeout;  // 0 disables
+  uint32_t max_connect_attempts = kDefaultMaxConnectAttempts;
+};
+
+struct Gateway {
+  Metadata metadata;
+  std::string bind_address;  // IPv4 or IPv6 literal; "::" is dual-stack
+  uint16_t bind_port = 0;    // 0: the kernel picks one port, shared by every worker
+  // options
+  std::vector<SocketOption> socket_options;  // raw, in file order
+  std::optional<TcpKeepalive> tcp_keepalive;  // extension: downstream keepalive in one table
+  uint32_t per_connection_buffer_limit_bytes = kDefaultPerConnectionBufferLimitBytes;
+  std::vector<AccessLogFileSink> access_logs;
+  // tcpGateway
+  TcpProxySettings tcp_proxy;
+  std::optional<uint32_t> max_active_connections;  // connectionLimit; unset = unlimited (warn)
+  std::vector<TcpHost> tcp_hosts;                  // exactly one supported (no SNI matching yet)
+  SourcePos pos;
+
+  std::string id() const { return metadata.namespace_ + "." + metadata.name; }
+};
+
+// ---- Upstream ---------------------------------------------------------------------------
+struct StaticHost {
+  std::string addr;  // IP literal or hostname (resolved at start-up)
+  uint16_t port = 0;
+  uint32_t load_balancing_weight = 1;
+  SourcePos pos;
+};
+
+enum class LoadBalancer : uint8_t { RoundRobin, Random, LeastRequest };
+
+struct Upstream {
+  Metadata metadata;
+  std::vector<StaticHost> hosts;  // static.hosts, at least one
+  Duration connect_timeout = kDefaultConnectTimeout;
+  std::optional<TcpKeepalive> tcp_keepalive;  // absent = keepalive off
+  uint32_t per_connection_buffer_limit_bytes = kDefaultPerConnectionBufferLimitBytes;
+  LoadBalancer load_balancer = LoadBalancer::RoundRobin;
+  uint32_t max_connections = kDefaultMaxConnections;  // circuitBreakers.maxConnections
+  SourcePos pos;
+
+  std::string id() const { return metadata.namespace_ + "." + metadata.name; }
+};
+
+// ---- settings (extension) ---------------------------------------------------------------
+struct Admin {
+  std::string bind_address = "127.0.0.1";
+  uint16_t bind_port = 0;  // 0: the kernel picks, logged at start-up
+};
+
+struct Settings {
+  uint32_t workers = kDefaultWorkers;
+  Duration drain_timeout = kDefaultDrainTimeout;
+  std::optional<Admin> admin;  // absent = no admin endpoint
+};
+
+struct Config {
+  std::string source_path;  // the file it was loaded from, for messages
+  Settings settings;
+  std::vector<Gateway> gateways;
+  std::vector<Upstream> upstreams;
+};
+
+}  // namespace ringway::config

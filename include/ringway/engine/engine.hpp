@@ -1,0 +1,98 @@
+// The engine's public face: N pinned workers, each with its own io_uring, its own SO_REUSEPORT
+// listen socket per gateway, and every session handled end to end on the worker that accepted
+// it. The app layer (server, admin endpoint, signals) drives it only through this interface.
+#pragma once
+
+#include <array>
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "ringway/config/model.hpp"
+#include "ringway/core/result.hpp"
+#include "ringway/engine/stats.hpp"
+#include "ringway/net/address.hpp"
+
+namespace ringway::engine {
+
+// What the kernel's io_uring offers, probed once at start-up.
+struct Features {
+  bool single_issuer = false;   // IORING_SETUP_SINGLE_ISSUER (6.0)
+  bool defer_taskrun = false;   // IORING_SETUP_DEFER_TASKRUN (6.1)
+  bool coop_taskrun = false;    // fallback when DEFER_TASKRUN is refused
+  bool ext_arg = false;         // IORING_FEAT_EXT_ARG: wait with a timeout, no timeout SQE
+  bool multishot_accept = false;
+  bool provided_buffer_ring = false;
+  bool recvsend_bundle = false;  // IORING_FEAT_RECVSEND_BUNDLE (6.10), not used yet
+  std::string describe() const;  // "single_issuer defer_taskrun ext_arg ..." for the start-up log
+};
+
+// An upstream with its hosts resolved (start-up, on the main thread; workers never resolve).
+struct ResolvedUpstream {
+  std::vector<net::SocketAddress> hosts;  // one entry per static host (first address it resolved to)
+  std::vector<uint32_t> weights;          // loadBalancingWeight per host
+};
+
+// One listen socket as it is actually bound (port 0 resolved to the kernel's choice).
+struct ListenerInfo {
+  std::string gateway;  // Gateway::id()
+  uint32_t worker = 0;
+  net::SocketAddress address;
+};
+
+// Summed over workers.
+struct StatsSnapshot {
+  struct Named {
+    std::string id;  // gateway or upstream id
+    std::array<int64_t, static_cast<size_t>(GatewayStat::kCount)> gateway{};
+    std::array<int64_t, static_cast<size_t>(UpstreamStat::kCount)> upstream{};
+  };
+  std::vector<Named> gateways;   // .gateway filled, in config order
+  std::vector<Named> upstreams;  // .upstream filled, in config order
+  std::vector<std::array<int64_t, static_cast<size_t>(WorkerStat::kCount)>> workers;
+  int64_t sessions_active = 0;   // sum of downstream_connections_active
+};
+
+class Engine {
+ public:
+  // Exit code when io_uring cannot be set up (EX_UNAVAILABLE).
+  static constexpr int kExitIoUringUnavailable = 69;
+
+  // Probes io_uring (an Error with code EPERM/ENOSYS means it is disabled: sysctl
+  // kernel.io_uring_disabled or a seccomp filter; the message says so and what to change).
+  // `config` must outlive the engine; `upstreams` is indexed like config.upstreams.
+  static Result<std::unique_ptr<Engine>> create(const config::Config& config,
+                                                std::vector<ResolvedUpstream> upstreams);
+  virtual ~Engine() = default;
+
+  // Opens every worker's listen sockets (socket options applied at their states), starts the
+  // pinned workers and returns once every worker has armed accept on every listener, so the
+  // caller may report READY. On failure every worker started so far is stopped.
+  virtual Result<void> start() = 0;
+
+  virtual const Features& features() const = 0;
+  virtual uint32_t worker_count() const = 0;
+  virtual std::vector<ListenerInfo> listeners() const = 0;
+
+  // Graceful stop: every worker cancels accept and closes its listeners, sessions continue;
+  // at `deadline` what remains is force-closed (counted in sessions_force_closed_total).
+  virtual void begin_drain(std::chrono::steady_clock::time_point deadline) = 0;
+  // Immediate stop: every session is closed now (second signal).
+  virtual void stop_now() = 0;
+  // Blocks until every worker has exited (after a drain finished or stop_now).
+  virtual void join() = 0;
+  // True once every worker has exited.
+  virtual bool stopped() const = 0;
+
+  virtual StatsSnapshot stats() const = 0;
+
+  // The socket options read back with getsockopt from each listen socket and from up to
+  // `max_sessions` live sessions per worker (downstream and upstream sockets), as JSON. Each
+  // worker reads its own sockets on its own thread (no fd is touched by another thread); this
+  // call waits for their answers, up to `timeout`.
+  virtual std::string sockets_json(size_t max_sessions, std::chrono::milliseconds timeout) = 0;
+};
+
+}  // namespace ringway::engine

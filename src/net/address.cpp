@@ -1,0 +1,2 @@
+// Placeholder until the net layer lands.
+#include "ringway/net/address.hpp"
