@@ -4,6 +4,7 @@
 
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "ringway/config/model.hpp"
@@ -26,6 +27,9 @@ Result<void> apply_socket_options(int fd, std::span<const config::SocketOption> 
 std::vector<config::SocketOption> listener_options(const config::Gateway& gateway);
 // Every option an upstream socket carries before connect (the tcpKeepalive expansion).
 std::vector<config::SocketOption> upstream_options(const config::Upstream& upstream);
+
+// "STATE_PREBIND", "STATE_BOUND" or "STATE_LISTENING", as the config spells the state.
+std::string_view state_name(config::SocketState state);
 
 // The keepalive-related options read back with getsockopt, for /sockets and tests.
 struct KeepaliveReadback {
