@@ -31,7 +31,7 @@ TEST(SocketAddress, ParsesAndPrintsIpv4) {
   EXPECT_EQ(a->to_string(), "192.0.2.10:8080");
 }
 
-TEST(SocketAddress, ParsesAndPrintsIpv6InBrackets) {
+TEST(SocketAddress, ParsesAndPrintsV6LiteralsInBrackets) {
   auto a = SocketAddress::parse("2001:db8::1", 443);
   ASSERT_TRUE(a) << a.error().message;
   EXPECT_EQ(a->family(), AF_INET6);
@@ -102,7 +102,7 @@ TEST(Resolve, LiteralNeedsNoResolver) {
   EXPECT_EQ(r->front().to_string(), "[::1]:9000");
 }
 
-TEST(Resolve, LocalhostFromHostsFile) {
+TEST(Resolve, LocalhostInPrivateNetns) {
   auto r = resolve_isolated("localhost", 9000);
   if (!r) GTEST_SKIP() << "cannot create a network namespace to resolve in";
   ASSERT_TRUE(*r) << r->error().message;
@@ -128,7 +128,7 @@ TEST(Resolve, LocalhostFromHostsFile) {
 
 // .invalid is reserved (RFC 6761) and never resolves; in the empty namespace the DNS step
 // fails locally.
-TEST(Resolve, UnknownNameFailsNamingTheHost) {
+TEST(Resolve, UnknownNameInPrivateNetnsFailsNamingTheHost) {
   auto r = resolve_isolated("no-such-upstream.invalid", 9000);
   if (!r) GTEST_SKIP() << "cannot create a network namespace to resolve in";
   ASSERT_FALSE(*r);

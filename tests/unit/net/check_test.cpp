@@ -85,7 +85,7 @@ TEST(CheckConfig, RefusedOptionsAreReportedWithTheirPosition) {
 
 // IPV6_V6ONLY is fine before bind and refused after it, so the check must try each option at its
 // own state, on a socket that really is bound.
-TEST(CheckConfig, OptionsAreTriedAtTheirState) {
+TEST(CheckConfig, Ipv6OnlyIsTriedAtItsState) {
   if (!testing::ipv6_loopback_available()) GTEST_SKIP() << "no IPv6 loopback ([::1])";
   config::Config config;
   config.gateways.push_back(gateway("::"));

@@ -90,7 +90,7 @@ TEST(ListenerKeepalive, AcceptedSocketInheritsSeedOptionsOverIpv6) {
   expect_seed_keepalive_inherited("::1", "::1");
 }
 
-TEST(ListenerKeepalive, DualStackListenerReachedOverIpv4InheritsSeedOptions) {
+TEST(ListenerKeepalive, DualStackIpv6ListenerReachedOverIpv4InheritsSeedOptions) {
   if (!testing::ipv6_loopback_available()) GTEST_SKIP() << "no IPv6 loopback ([::1])";
   expect_seed_keepalive_inherited("::", "127.0.0.1");
 }
@@ -105,7 +105,7 @@ TEST(Listener, DualStackIsTheDefaultForTheIpv6Wildcard) {
 
 // PREBIND means before bind(): IPV6_V6ONLY can only be changed on an unbound socket, so if it
 // succeeds and takes effect (IPv4 is refused), it was applied before bind().
-TEST(ListenerStates, PrebindOptionIsAppliedBeforeBind) {
+TEST(ListenerStates, PrebindIpv6OnlyIsAppliedBeforeBind) {
   if (!testing::ipv6_loopback_available()) GTEST_SKIP() << "no IPv6 loopback ([::1])";
   const config::SocketOption options[] = {
       testing::int_option("v6 only", IPPROTO_IPV6, IPV6_V6ONLY, 1, SocketState::Prebind)};
@@ -124,7 +124,7 @@ TEST(ListenerStates, PrebindOptionIsAppliedBeforeBind) {
 // BOUND means after bind(): the same option at STATE_BOUND is refused with EINVAL, because the
 // kernel no longer lets a bound socket change IPV6_V6ONLY. The error names the state, the
 // option and the listener; and the failed listener's fd is closed.
-TEST(ListenerStates, BoundOptionIsAppliedAfterBind) {
+TEST(ListenerStates, BoundIpv6OnlyIsRefusedAfterBind) {
   if (!testing::ipv6_loopback_available()) GTEST_SKIP() << "no IPv6 loopback ([::1])";
   const config::SocketOption options[] = {
       testing::int_option("v6 only", IPPROTO_IPV6, IPV6_V6ONLY, 1, SocketState::Bound)};
@@ -144,7 +144,7 @@ TEST(ListenerStates, BoundOptionIsAppliedAfterBind) {
 // BOUND is before listen() and LISTENING after it: TCP_FASTOPEN_CONNECT is accepted only on a
 // socket in the CLOSE state (bound but not listening is still CLOSE) and refused with EINVAL
 // once it listens.
-TEST(ListenerStates, BoundIsBeforeListenAndListeningIsAfter) {
+TEST(ListenerStates, FastOpenShowsBoundIsBeforeListenAndListeningIsAfter) {
   const auto fastopen = testing::read_sysctl("/proc/sys/net/ipv4/tcp_fastopen");
   if (!fastopen || (*fastopen & 1) == 0) {
     GTEST_SKIP() << "net.ipv4.tcp_fastopen has no client bit: TCP_FASTOPEN_CONNECT is refused "
