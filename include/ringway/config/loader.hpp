@@ -14,8 +14,8 @@
 namespace ringway::config {
 
 struct LoadResult {
-  std::optional<Config> config;          // set when there are no errors
-  std::vector<Diagnostic> diagnostics;   // errors and warnings, in file order
+  std::optional<Config> config;         // set when there are no errors
+  std::vector<Diagnostic> diagnostics;  // errors and warnings, in file order
   bool ok() const { return config.has_value(); }
 };
 
@@ -26,5 +26,9 @@ LoadResult load_string(std::string_view text, std::string_view source_name);
 // The effective config as TOML, every default filled in, in the same shape the loader reads
 // (so print -> load round-trips).
 std::string to_toml(const Config& config);
+
+// settings.logLevel spelling: "debug", "info", "notice", "warning", "error".
+std::string_view log_level_name(LogLevel level);
+std::optional<LogLevel> log_level_from_name(std::string_view name);
 
 }  // namespace ringway::config

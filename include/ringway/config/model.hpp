@@ -37,6 +37,9 @@ inline constexpr Duration kDefaultConnectTimeout = std::chrono::seconds(5);
 inline constexpr uint32_t kDefaultMaxConnections = 1024;
 inline constexpr uint32_t kDefaultWorkers = 0;  // 0 = one per CPU in the affinity mask
 inline constexpr Duration kDefaultDrainTimeout = std::chrono::seconds(30);
+// settings.logLevel: "debug" | "info" | "notice" | "warning" | "error"; lines below it are dropped.
+enum class LogLevel : uint8_t { Debug, Info, Notice, Warning, Error };
+inline constexpr LogLevel kDefaultLogLevel = LogLevel::Info;
 // Linux keepalive ranges (measured: 0 and 32768 / 128 give EINVAL).
 inline constexpr uint32_t kKeepaliveSecondsMax = 32767;
 inline constexpr uint32_t kKeepaliveProbesMax = 127;
@@ -156,6 +159,7 @@ struct Settings {
   uint32_t workers = kDefaultWorkers;
   Duration drain_timeout = kDefaultDrainTimeout;
   std::optional<Admin> admin;  // absent = no admin endpoint
+  LogLevel log_level = kDefaultLogLevel;
 };
 
 struct Config {

@@ -1,0 +1,273 @@
+// `[[upstreams]]`: Gloo's Upstream spec (static hosts, connectionConfig, loadBalancerConfig,
+// circuitBreakers) into config::Upstream. Every other upstream type and the HTTP-only fields
+// are refused by name.
+#include <arpa/inet.h>
+#include <fmt/format.h>
+
+#include <limits>
+
+#include "reader.hpp"
+#include "ringway/config/values.hpp"
+
+namespace ringway::config::detail {
+namespace {
+
+constexpr int64_t kUint32Max = std::numeric_limits<uint32_t>::max();
+
+constexpr std::string_view kUpstreamKeys[] = {
+    "metadata",         "apiVersion",         "kind",           "static",
+    "connectionConfig", "loadBalancerConfig", "circuitBreakers"};
+constexpr RefusedKey kUpstreamRefused[] = {
+    {"kube", Refusal::NotYet, "Ringway implements static upstreams"},
+    {"consul", Refusal::NotYet, "Ringway implements static upstreams"},
+    {"aws", Refusal::NotYet, "Ringway implements static upstreams"},
+    {"awsEc2", Refusal::NotYet, "Ringway implements static upstreams"},
+    {"azure", Refusal::NotYet, "Ringway implements static upstreams"},
+    {"pipe", Refusal::NotYet, "Ringway implements static upstreams"},
+    {"gcp", Refusal::NotYet, "Ringway implements static upstreams"},
+    {"ai", Refusal::NotYet, "Ringway implements static upstreams"},
+    {"sslConfig", Refusal::NotYet},
+    {"healthChecks", Refusal::NotYet},
+    {"outlierDetection", Refusal::NotYet},
+    {"failover", Refusal::NotYet},
+    {"proxyProtocolVersion", Refusal::NotYet},
+    {"preconnectPolicy", Refusal::NotYet},
+    {"ignoreHealthOnHostRemoval", Refusal::NotYet},
+    {"respectDnsTtl", Refusal::NotYet},
+    {"dnsRefreshRate", Refusal::NotYet},
+    {"disableIstioAutoMtls", Refusal::NotYet},
+    {"useHttp2", Refusal::HttpOnly},
+    {"initialStreamWindowSize", Refusal::HttpOnly},
+    {"initialConnectionWindowSize", Refusal::HttpOnly},
+    {"maxConcurrentStreams", Refusal::HttpOnly},
+    {"protocolSelection", Refusal::HttpOnly},
+    {"httpProxyHostname", Refusal::HttpOnly},
+    {"httpConnectSslConfig", Refusal::HttpOnly},
+    {"httpConnectHeaders", Refusal::HttpOnly},
+    {"overrideStreamErrorOnInvalidHttpMessage", Refusal::HttpOnly},
+};
+constexpr std::string_view kStaticKeys[] = {"hosts"};
+constexpr RefusedKey kStaticRefused[] = {
+    {"useTls", Refusal::NotYet},
+    {"autoSniRewrite", Refusal::NotYet},
+    {"serviceSpec", Refusal::NotYet},
+};
+constexpr std::string_view kHostKeys[] = {"addr", "port", "loadBalancingWeight"};
+constexpr RefusedKey kHostRefused[] = {
+    {"sniAddr", Refusal::NotYet},
+    {"metadata", Refusal::NotYet},
+    {"healthCheckConfig", Refusal::NotYet},
+};
+constexpr std::string_view kConnectionConfigKeys[] = {"connectTimeout", "tcpKeepalive",
+                                                      "perConnectionBufferLimitBytes"};
+constexpr RefusedKey kConnectionConfigRefused[] = {
+    {"maxRequestsPerConnection", Refusal::HttpOnly},
+    {"commonHttpProtocolOptions", Refusal::HttpOnly},
+    {"http1ProtocolOptions", Refusal::HttpOnly},
+};
+constexpr std::string_view kLoadBalancerKeys[] = {"roundRobin", "random", "leastRequest"};
+constexpr RefusedKey kLoadBalancerRefused[] = {
+    {"ringHash", Refusal::NotYet},
+    {"maglev", Refusal::NotYet},
+    {"healthyPanicThreshold", Refusal::NotYet},
+    {"updateMergeWindow", Refusal::NotYet},
+    {"localityWeightedLbConfig", Refusal::NotYet},
+    {"useHostnameForHashing", Refusal::NotYet},
+    {"closeConnectionsOnHostSetChange", Refusal::NotYet},
+};
+constexpr RefusedKey kPolicyRefused[] = {
+    {"slowStartConfig", Refusal::NotYet},
+    {"choiceCount", Refusal::NotYet},
+};
+constexpr std::string_view kCircuitBreakerKeys[] = {"maxConnections"};
+constexpr RefusedKey kCircuitBreakerRefused[] = {
+    {"maxPendingRequests", Refusal::NotYet},
+    {"maxRequests", Refusal::NotYet},
+    {"maxRetries", Refusal::NotYet},
+    {"trackRemaining", Refusal::NotYet},
+};
+
+// RFC 1123 host name: dot-separated labels of letters, digits and '-', none longer than 63,
+// none starting or ending with '-', 253 characters at most.
+bool is_hostname(std::string_view s) {
+  if (s.empty() || s.size() > 253) return false;
+  size_t label = 0;
+  char previous = '.';
+  for (const char c : s) {
+    if (c == '.') {
+      if (label == 0 || previous == '-') return false;
+      label = 0;
+    } else {
+      const bool alnum = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+      if (!alnum && !(c == '-' && label > 0)) return false;
+      if (++label > 63) return false;
+    }
+    previous = c;
+  }
+  return previous != '-';
+}
+
+std::optional<StaticHost> load_host(const toml::table& table, const std::string& path,
+                                    Diagnostics& diagnostics, SourcePos fallback) {
+  const TableReader r(table, path, {kHostKeys, kHostRefused}, diagnostics, fallback);
+  StaticHost host;
+  host.pos = r.pos();
+  bool ok = true;
+  if (const auto* n = r.get("addr")) {
+    auto s = read_name(*n, r.path("addr"), diagnostics);
+    if (s) {
+      unsigned char buf[sizeof(struct in6_addr)];
+      const bool ip =
+          inet_pton(AF_INET, s->c_str(), buf) == 1 || inet_pton(AF_INET6, s->c_str(), buf) == 1;
+      if (!ip && !is_hostname(*s)) {
+        diagnostics.error(pos_of(*n), r.path("addr"),
+                          fmt::format("{} is neither an IP address nor a host name", quoted(*s)));
+        s.reset();
+      }
+    }
+    ok = s.has_value();
+    if (s) host.addr = *s;
+  } else {
+    diagnostics.error(r.pos(), r.path("addr"), "is required (an IP address or a host name)");
+    ok = false;
+  }
+  if (const auto* n = r.get("port")) {
+    auto v = read_integer(*n, r.path("port"), diagnostics, 1, 65535);
+    ok = ok && v.has_value();
+    if (v) host.port = static_cast<uint16_t>(*v);
+  } else {
+    diagnostics.error(r.pos(), r.path("port"), "is required (1..65535)");
+    ok = false;
+  }
+  if (const auto* n = r.get("loadBalancingWeight")) {
+    auto v = read_integer(*n, r.path("loadBalancingWeight"), diagnostics, 1, kUint32Max);
+    ok = ok && v.has_value();
+    if (v) host.load_balancing_weight = static_cast<uint32_t>(*v);
+  }
+  if (!ok) return std::nullopt;
+  return host;
+}
+
+void load_static(const TableReader& us, Diagnostics& diagnostics, Upstream& upstream) {
+  const toml::node* node = us.get("static");
+  const std::string path = us.path("static");
+  if (node == nullptr) {
+    diagnostics.error(us.pos(), path,
+                      "is required: Ringway implements static upstreams (static.hosts = "
+                      "[{ addr, port }])");
+    return;
+  }
+  const toml::table* table = read_table(*node, path, diagnostics);
+  if (table == nullptr) return;
+  const TableReader r(*table, path, {kStaticKeys, kStaticRefused}, diagnostics, us.pos());
+  const toml::node* hosts = r.get("hosts");
+  const toml::array* array =
+      hosts ? read_table_array(*hosts, r.path("hosts"), diagnostics) : nullptr;
+  if (hosts == nullptr || (array != nullptr && array->empty())) {
+    diagnostics.error(hosts ? pos_of(*hosts) : r.pos(), r.path("hosts"),
+                      "at least one host is required ({ addr = \"...\", port = N })");
+    return;
+  }
+  if (array == nullptr) return;
+  for (size_t i = 0; i < array->size(); ++i) {
+    auto host = load_host(*array->get(i)->as_table(), index_path(r.path("hosts"), i), diagnostics,
+                          pos_or(*array, r.pos()));
+    if (host) upstream.hosts.push_back(std::move(*host));
+  }
+}
+
+void load_connection_config(const TableReader& us, Diagnostics& diagnostics, Upstream& upstream) {
+  const toml::node* node = us.get("connectionConfig");
+  if (node == nullptr) return;
+  const std::string path = us.path("connectionConfig");
+  const toml::table* table = read_table(*node, path, diagnostics);
+  if (table == nullptr) return;
+  const TableReader r(*table, path, {kConnectionConfigKeys, kConnectionConfigRefused}, diagnostics,
+                      us.pos());
+  if (const auto* n = r.get("connectTimeout")) {
+    if (auto d = read_duration(*n, r.path("connectTimeout"), diagnostics)) {
+      if (d->count() == 0) {
+        diagnostics.error(pos_of(*n), r.path("connectTimeout"),
+                          "must be greater than 0s (every connect would time out at once)");
+      } else {
+        upstream.connect_timeout = *d;
+      }
+    }
+  }
+  if (const auto* n = r.get("tcpKeepalive")) {
+    upstream.tcp_keepalive = load_tcp_keepalive(*n, r.path("tcpKeepalive"), diagnostics, r.pos());
+  }
+  if (const auto* n = r.get("perConnectionBufferLimitBytes")) {
+    if (auto v =
+            read_integer(*n, r.path("perConnectionBufferLimitBytes"), diagnostics, 1, kUint32Max)) {
+      upstream.per_connection_buffer_limit_bytes = static_cast<uint32_t>(*v);
+    }
+  }
+}
+
+void load_load_balancer(const TableReader& us, Diagnostics& diagnostics, Upstream& upstream) {
+  const toml::node* node = us.get("loadBalancerConfig");
+  if (node == nullptr) return;
+  const std::string path = us.path("loadBalancerConfig");
+  const toml::table* table = read_table(*node, path, diagnostics);
+  if (table == nullptr) return;
+  const TableReader r(*table, path, {kLoadBalancerKeys, kLoadBalancerRefused}, diagnostics,
+                      us.pos());
+  static constexpr std::pair<std::string_view, LoadBalancer> kPolicies[] = {
+      {"roundRobin", LoadBalancer::RoundRobin},
+      {"random", LoadBalancer::Random},
+      {"leastRequest", LoadBalancer::LeastRequest},
+  };
+  std::string_view chosen;
+  for (const auto& [key, policy] : kPolicies) {
+    const toml::node* n = r.get(key);
+    if (n == nullptr) continue;
+    const toml::table* t = read_table(*n, r.path(key), diagnostics);
+    if (t == nullptr) continue;
+    // The policies' own settings (slowStartConfig, choiceCount) are refused by name.
+    const TableReader p(*t, r.path(key), {{}, kPolicyRefused}, diagnostics, r.pos());
+    if (!chosen.empty()) {
+      diagnostics.error(pos_of(*n), r.path(key),
+                        fmt::format("{} and {} are both set; choose one policy", chosen, key));
+      continue;
+    }
+    chosen = key;
+    upstream.load_balancer = policy;
+  }
+}
+
+void load_circuit_breakers(const TableReader& us, Diagnostics& diagnostics, Upstream& upstream) {
+  const toml::node* node = us.get("circuitBreakers");
+  if (node == nullptr) return;
+  const std::string path = us.path("circuitBreakers");
+  const toml::table* table = read_table(*node, path, diagnostics);
+  if (table == nullptr) return;
+  const TableReader r(*table, path, {kCircuitBreakerKeys, kCircuitBreakerRefused}, diagnostics,
+                      us.pos());
+  if (const auto* n = r.get("maxConnections")) {
+    if (auto v = read_integer(*n, r.path("maxConnections"), diagnostics, 1, kUint32Max)) {
+      upstream.max_connections = static_cast<uint32_t>(*v);
+    }
+  }
+}
+
+}  // namespace
+
+LoadedUpstream load_upstream(const toml::table& table, size_t index, Diagnostics& diagnostics) {
+  LoadedUpstream out;
+  Upstream& upstream = out.upstream;
+  const TableReader r(table, index_path("upstreams", index), {kUpstreamKeys, kUpstreamRefused},
+                      diagnostics, {});
+  upstream.pos = r.pos();
+  check_api_version(r, "gloo.solo.io/v1", "Upstream", diagnostics);
+  auto metadata = load_metadata(r, diagnostics);
+  upstream.metadata = std::move(metadata.metadata);
+  out.name_pos = metadata.pos;
+  load_static(r, diagnostics, upstream);
+  load_connection_config(r, diagnostics, upstream);
+  load_load_balancer(r, diagnostics, upstream);
+  load_circuit_breakers(r, diagnostics, upstream);
+  return out;
+}
+
+}  // namespace ringway::config::detail
