@@ -12,6 +12,7 @@
 
 #include "ringway/config/model.hpp"
 #include "ringway/core/result.hpp"
+#include "ringway/engine/session_record.hpp"
 #include "ringway/engine/stats.hpp"
 #include "ringway/net/address.hpp"
 
@@ -71,6 +72,10 @@ class Engine {
   // pinned workers and returns once every worker has armed accept on every listener, so the
   // caller may report READY. On failure every worker started so far is stopped.
   virtual Result<void> start() = 0;
+
+  // Receives a record of every finished session (for access logs), on the worker thread that
+  // ran it. Call before start(); unset = no records are built.
+  virtual void set_session_sink(SessionSink sink) = 0;
 
   virtual const Features& features() const = 0;
   virtual uint32_t worker_count() const = 0;

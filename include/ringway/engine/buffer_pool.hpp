@@ -1,0 +1,96 @@
+// A worker's receive buffers: one provided-buffer ring (IORING_REGISTER_PBUF_RING) registered
+// with the worker's io_uring, backed by one lazily-touched mmap region of kCount buffers of
+// kSize bytes. A recv with IOSQE_BUFFER_SELECT takes a buffer only when data arrives, so an idle
+// session holds none; the pool is the worker's hard memory cap for in-flight data.
+//
+// Why a free stack in front of the ring: the kernel consumes ring entries in ring order, so if
+// every free buffer sat in the ring, one busy stream would cycle through all of them and touch
+// the whole 64 MiB region. Instead the ring is kept topped up only to (recvs armed + kSlack)
+// buffers, taken from a LIFO stack of recycled buffers: the same few warm buffers are reused,
+// resident memory follows the real demand, and a recv still never finds the ring empty unless
+// the whole pool is held by queued data (then it gets -ENOBUFS and waits for a recycle).
+#pragma once
+
+#include <liburing.h>
+
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "ringway/core/result.hpp"
+
+namespace ringway::engine {
+
+class BufferPool {
+ public:
+  static constexpr uint32_t kSize = 16 * 1024;  // bytes per buffer (one recv at most)
+  static constexpr uint32_t kCount = 4096;      // buffers per worker: 64 MiB of address space
+  static constexpr uint16_t kGroupId = 0;       // the buffer group id recvs select from
+  static constexpr uint32_t kSlack = 8;         // extra buffers offered beyond the armed recvs
+
+  // Registers the ring with `ring` (which must outlive the pool). `count` is a power of two.
+  static Result<std::unique_ptr<BufferPool>> create(io_uring* ring, uint32_t count = kCount,
+                                                    uint32_t size = kSize);
+  ~BufferPool();
+  BufferPool(const BufferPool&) = delete;
+  BufferPool& operator=(const BufferPool&) = delete;
+
+  uint32_t buffer_size() const { return size_; }
+  uint32_t count() const { return count_; }
+  uint8_t* data(uint16_t bid) const { return base_ + static_cast<size_t>(bid) * size_; }
+
+  // A recv with IOSQE_BUFFER_SELECT is about to be submitted: offer the ring enough buffers.
+  void on_recv_armed() {
+    ++armed_;
+    top_up();
+  }
+  // That recv completed; `took_buffer` is whether its CQE carried IORING_CQE_F_BUFFER (the
+  // caller then owns the buffer id in the CQE and must recycle() it).
+  void on_recv_done(bool took_buffer) {
+    --armed_;
+    if (took_buffer) --in_ring_;
+  }
+  // The caller is done with `bid` (sent, or dropped with its session).
+  void recycle(uint16_t bid) {
+    stack_.push_back(bid);
+    top_up();
+  }
+  // Publishes buffers added since the last call: one io_uring_buf_ring_advance (a release
+  // store of the tail). Called right before every submission.
+  void flush() {
+    if (pending_ == 0) return;
+    io_uring_buf_ring_advance(ring_, static_cast<int>(pending_));
+    pending_ = 0;
+  }
+
+  // Buffers not held by sessions (in the ring or on the free stack).
+  uint32_t free_count() const { return in_ring_ + static_cast<uint32_t>(stack_.size()); }
+  uint32_t in_ring() const { return in_ring_; }
+
+ private:
+  BufferPool() = default;
+  void top_up() {
+    while (in_ring_ < armed_ + kSlack && !stack_.empty()) {
+      const uint16_t bid = stack_.back();
+      stack_.pop_back();
+      io_uring_buf_ring_add(ring_, data(bid), size_, bid, mask_, static_cast<int>(pending_));
+      ++pending_;
+      ++in_ring_;
+    }
+  }
+
+  io_uring* uring_ = nullptr;
+  io_uring_buf_ring* ring_ = nullptr;
+  size_t ring_bytes_ = 0;
+  uint8_t* base_ = nullptr;
+  size_t data_bytes_ = 0;
+  uint32_t size_ = 0;
+  uint32_t count_ = 0;
+  int mask_ = 0;
+  uint32_t armed_ = 0;           // recvs in flight that may take a buffer
+  uint32_t in_ring_ = 0;         // buffers offered to the kernel (published or pending)
+  uint32_t pending_ = 0;         // added since the last flush()
+  std::vector<uint16_t> stack_;  // free buffers not offered yet; LIFO keeps them warm
+};
+
+}  // namespace ringway::engine

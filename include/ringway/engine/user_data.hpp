@@ -1,0 +1,66 @@
+// The 64-bit io_uring user_data tag: which session slot (and which incarnation of it) an
+// operation belongs to, what the operation was and, for data ops, which direction. Completions are
+// decoded here and nowhere else; no raw pointer ever travels through the kernel, so a completion
+// that arrives after its session is gone can be recognised (generation mismatch) and dropped.
+#pragma once
+
+#include <cstdint>
+
+namespace ringway::engine {
+
+// Every kind of operation a worker submits. Session ops carry the session's slot and generation;
+// worker ops (accept, wake-up) carry a listener index or nothing in the slot field.
+enum class Op : uint8_t {
+  Wake = 1,            // read on the worker's eventfd (commands from other threads)
+  Accept = 2,          // multishot accept; slot = listener index
+  AcceptCancel = 3,    // cancel of a multishot accept (drain or back-off); slot = listener index
+  Connect = 4,         // upstream connect, linked to ...
+  ConnectTimeout = 5,  // ... its LINK_TIMEOUT (connectTimeout)
+  Recv = 6,            // one-shot recv with a provided buffer
+  Send = 7,            // send / sendmsg of queued buffers
+  Cancel = 8,          // cancel of every op on one of the session's fds (abort)
+  Test = 9,            // unit tests' own operations
+};
+
+// Direction of a data op: what flows from which socket to which.
+enum class Dir : uint8_t {
+  DownToUp = 0,  // read downstream, write upstream
+  UpToDown = 1,  // read upstream, write downstream
+};
+
+// Layout: slot:32 | generation:16 | spare:7 | dir:1 | op:8. The generation is 16 bits: a slot has
+// to be reused 65,536 times while one stale completion is still queued for a mismatch to be
+// missed, and the in-flight counting rule (a slot is freed only with 0 ops in flight) makes stale
+// completions a should-never-happen safety net anyway.
+struct Tag {
+  uint32_t slot = 0;
+  uint16_t generation = 0;
+  Op op = Op::Wake;
+  Dir dir = Dir::DownToUp;
+
+  constexpr uint64_t encode() const {
+    return (static_cast<uint64_t>(slot) << 32) | (static_cast<uint64_t>(generation) << 16) |
+           (static_cast<uint64_t>(dir) << 8) | static_cast<uint64_t>(op);
+  }
+  static constexpr Tag decode(uint64_t v) {
+    Tag t;
+    t.slot = static_cast<uint32_t>(v >> 32);
+    t.generation = static_cast<uint16_t>(v >> 16);
+    t.dir = static_cast<Dir>((v >> 8) & 1U);
+    t.op = static_cast<Op>(v & 0xFFU);
+    return t;
+  }
+};
+
+constexpr uint64_t tag(Op op, uint32_t slot = 0, uint16_t generation = 0, Dir dir = Dir::DownToUp) {
+  return Tag{slot, generation, op, dir}.encode();
+}
+
+constexpr int index_of(Dir d) {
+  return static_cast<int>(d);
+}
+constexpr Dir other(Dir d) {
+  return d == Dir::DownToUp ? Dir::UpToDown : Dir::DownToUp;
+}
+
+}  // namespace ringway::engine

@@ -1,0 +1,234 @@
+// The Engine: probes io_uring, opens every worker's SO_REUSEPORT listeners (port 0 resolved
+// once, then shared), starts the pinned workers, relays drain/stop/sockets commands to them and
+// sums their counters. Workers share nothing mutable on the data path.
+#include "ringway/engine/engine.hpp"
+
+#include <sched.h>
+#include <unistd.h>
+
+#include <fmt/format.h>
+
+#include "ringway/core/log.hpp"
+#include "ringway/engine/ring.hpp"
+#include "ringway/net/listener.hpp"
+#include "ringway/net/socket_options.hpp"
+#include "worker.hpp"
+
+namespace ringway::engine {
+namespace {
+
+std::vector<int> usable_cpus() {
+  std::vector<int> cpus;
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (sched_getaffinity(0, sizeof(set), &set) == 0) {
+    for (int c = 0; c < CPU_SETSIZE; ++c) {
+      if (CPU_ISSET(c, &set)) cpus.push_back(c);
+    }
+  }
+  if (cpus.empty()) cpus.push_back(0);
+  return cpus;
+}
+
+class EngineImpl final : public Engine {
+ public:
+  EngineImpl(const config::Config& config, std::unique_ptr<EngineShared> shared, Features features,
+             std::vector<int> cpus)
+      : config_(config), shared_(std::move(shared)), features_(features), cpus_(std::move(cpus)) {}
+
+  ~EngineImpl() override {
+    if (!stopped()) stop_now();
+    join();
+  }
+
+  void set_session_sink(SessionSink sink) override { shared_->sink = std::move(sink); }
+
+  Result<void> start() override {
+    if (!workers_.empty()) return Error{EALREADY, "engine already started"};
+    const uint32_t n = shared_->worker_count;
+    std::vector<std::vector<Worker::ListenerSpec>> specs(n);
+    auto close_all = [&specs] {
+      for (auto& list : specs) {
+        for (auto& l : list)
+          ::close(l.fd);
+      }
+    };
+    for (uint32_t g = 0; g < config_.gateways.size(); ++g) {
+      const auto& gw = config_.gateways[g];
+      const auto options = net::listener_options(gw);
+      uint16_t port = gw.bind_port;
+      for (uint32_t w = 0; w < n; ++w) {
+        auto addr = net::SocketAddress::parse(gw.bind_address, port);
+        if (!addr) {
+          close_all();
+          return Error{addr.error().code,
+                       fmt::format("gateway {}: {}", gw.id(), addr.error().message)};
+        }
+        auto fd = net::open_listener(*addr, options);
+        if (!fd) {
+          close_all();
+          return Error{fd.error().code, fmt::format("gateway {}: {}", gw.id(), fd.error().message)};
+        }
+        auto bound = net::SocketAddress::local_of(*fd);
+        const net::SocketAddress actual = bound ? *bound : *addr;
+        if (w == 0 && port == 0) {
+          // bindPort 0: the kernel picked a port for the first socket; every other worker
+          // binds that same port so the SO_REUSEPORT group spans all workers.
+          port = actual.port();
+          log::info("gateway {}: bindPort 0, the kernel chose port {} (shared by {} workers)",
+                    gw.id(), port, n);
+        }
+        specs[w].push_back(Worker::ListenerSpec{g, *fd, actual});
+        listeners_.push_back(ListenerInfo{gw.id(), w, actual});
+      }
+    }
+    for (uint32_t w = 0; w < n; ++w) {
+      workers_.push_back(
+          std::make_unique<Worker>(*shared_, w, cpus_[w % cpus_.size()], std::move(specs[w])));
+    }
+    for (uint32_t w = 0; w < n; ++w) {
+      Result<void> r = workers_[w]->start();
+      if (!r) {
+        for (uint32_t i = 0; i < w; ++i)
+          workers_[i]->post(Command{Command::Kind::StopNow, {}, {}});
+        for (auto& worker : workers_)
+          worker->join();
+        workers_.clear();  // closes the listeners of workers that never ran
+        listeners_.clear();
+        return Error{r.error().code, fmt::format("worker {}: {}", w, r.error().message)};
+      }
+    }
+    return {};
+  }
+
+  const Features& features() const override { return features_; }
+  uint32_t worker_count() const override { return shared_->worker_count; }
+  std::vector<ListenerInfo> listeners() const override { return listeners_; }
+
+  void begin_drain(std::chrono::steady_clock::time_point deadline) override {
+    for (auto& w : workers_)
+      w->post(Command{Command::Kind::Drain, deadline, {}});
+  }
+  void stop_now() override {
+    for (auto& w : workers_)
+      w->post(Command{Command::Kind::StopNow, {}, {}});
+  }
+  void join() override {
+    for (auto& w : workers_)
+      w->join();
+  }
+  bool stopped() const override {
+    for (const auto& w : workers_) {
+      if (!w->exited()) return false;
+    }
+    return true;
+  }
+
+  StatsSnapshot stats() const override {
+    StatsSnapshot snap;
+    for (size_t g = 0; g < config_.gateways.size(); ++g) {
+      StatsSnapshot::Named named;
+      named.id = shared_->gateway_ids[g];
+      for (const auto& w : workers_) {
+        for (size_t i = 0; i < named.gateway.size(); ++i) {
+          named.gateway[i] += w->gateway_stats(g).get(static_cast<GatewayStat>(i));
+        }
+      }
+      snap.sessions_active +=
+          named.gateway[static_cast<size_t>(GatewayStat::downstream_connections_active)];
+      snap.gateways.push_back(std::move(named));
+    }
+    for (size_t u = 0; u < config_.upstreams.size(); ++u) {
+      StatsSnapshot::Named named;
+      named.id = shared_->upstream_ids[u];
+      for (const auto& w : workers_) {
+        for (size_t i = 0; i < named.upstream.size(); ++i) {
+          named.upstream[i] += w->upstream_stats(u).get(static_cast<UpstreamStat>(i));
+        }
+      }
+      snap.upstreams.push_back(std::move(named));
+    }
+    for (const auto& w : workers_) {
+      std::array<int64_t, static_cast<size_t>(WorkerStat::kCount)> values{};
+      for (size_t i = 0; i < values.size(); ++i) {
+        values[i] = w->worker_stats().get(static_cast<WorkerStat>(i));
+      }
+      snap.workers.push_back(values);
+    }
+    return snap;
+  }
+
+  std::string sockets_json(size_t max_sessions, std::chrono::milliseconds timeout) override {
+    auto request = std::make_shared<SocketsRequest>();
+    request->max_sessions = max_sessions;
+    request->remaining = workers_.size();
+    for (auto& w : workers_)
+      w->post(Command{Command::Kind::Sockets, {}, request});
+    std::unique_lock lock(request->mu);
+    // Workers that do not answer in time are left out; the request object outlives them
+    // (shared_ptr), so a late answer is harmless.
+    request->cv.wait_for(lock, timeout, [&] { return request->remaining == 0; });
+    std::string out = "{\"listeners\":[";
+    for (size_t i = 0; i < request->listeners.size(); ++i) {
+      if (i > 0) out += ',';
+      out += request->listeners[i];
+    }
+    out += "],\"sessions\":[";
+    for (size_t i = 0; i < request->sessions.size(); ++i) {
+      if (i > 0) out += ',';
+      out += request->sessions[i];
+    }
+    out += "]}";
+    return out;
+  }
+
+ private:
+  const config::Config& config_;
+  std::unique_ptr<EngineShared> shared_;
+  Features features_;
+  std::vector<int> cpus_;
+  std::vector<std::unique_ptr<Worker>> workers_;
+  std::vector<ListenerInfo> listeners_;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<Engine>> Engine::create(const config::Config& config,
+                                               std::vector<ResolvedUpstream> upstreams) {
+  auto features = probe_io_uring();
+  if (!features) return features.error();
+  if (upstreams.size() != config.upstreams.size()) {
+    return Error{EINVAL, "engine: one resolved entry per configured upstream is required"};
+  }
+  for (size_t u = 0; u < upstreams.size(); ++u) {
+    if (upstreams[u].hosts.empty()) {
+      return Error{EINVAL, fmt::format("upstream {} has no host", config.upstreams[u].id())};
+    }
+    upstreams[u].weights.resize(upstreams[u].hosts.size(), 1);
+  }
+  for (const auto& gw : config.gateways) {
+    for (const auto& h : gw.tcp_hosts) {
+      if (h.upstream_index >= config.upstreams.size()) {
+        return Error{EINVAL,
+                     fmt::format("gateway {}: tcpHost {} refers to no upstream", gw.id(), h.name)};
+      }
+    }
+  }
+  auto shared = std::make_unique<EngineShared>();
+  shared->config = &config;
+  shared->upstreams = std::move(upstreams);
+  for (const auto& gw : config.gateways)
+    shared->gateway_ids.push_back(gw.id());
+  for (const auto& up : config.upstreams) {
+    shared->upstream_ids.push_back(up.id());
+    shared->upstream_options.push_back(net::upstream_options(up));
+  }
+  shared->gateway_active = std::make_unique<std::atomic<int64_t>[]>(config.gateways.size());
+  auto cpus = usable_cpus();
+  shared->worker_count =
+      config.settings.workers != 0 ? config.settings.workers : static_cast<uint32_t>(cpus.size());
+  return std::unique_ptr<Engine>(
+      new EngineImpl(config, std::move(shared), *features, std::move(cpus)));
+}
+
+}  // namespace ringway::engine

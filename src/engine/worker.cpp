@@ -1,0 +1,519 @@
+// The worker thread: pinning, ring set-up, the event loop, accept (with back-off), commands
+// from other threads, and drain. Sessions (connect, forwarding, endings) are in
+// worker_session.cpp. See worker.hpp for the ownership rules.
+#include "worker.hpp"
+
+#include <poll.h>
+#include <pthread.h>
+#include <sched.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include <fmt/format.h>
+
+#include "ringway/core/log.hpp"
+
+namespace ringway::engine {
+namespace {
+
+constexpr int64_t kTickMs = 100;         // timer wheel resolution
+constexpr int64_t kAcceptPauseMs = 100;  // back-off after EMFILE/ENFILE/ENOBUFS/ENOMEM
+constexpr uint32_t kMaxSessionsPerWorker = 1U << 20;
+
+int64_t steady_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+// The first tick at or after `ms`: a timer never fires early.
+TimerWheel::Tick tick_at(int64_t ms) {
+  return static_cast<TimerWheel::Tick>((ms + kTickMs - 1) / kTickMs);
+}
+
+void flush_pool(void* context) {
+  static_cast<BufferPool*>(context)->flush();
+}
+
+// Accept errors that say "a limit was hit": retrying at once would spin, so accepting pauses.
+bool is_resource_error(int error) {
+  return error == EMFILE || error == ENFILE || error == ENOBUFS || error == ENOMEM;
+}
+// Accept errors about one connection only (it went away before we took it): accept again.
+bool is_transient_accept_error(int error) {
+  return error == ECONNABORTED || error == EINTR || error == EAGAIN || error == EPROTO ||
+         error == EPERM || error == ENETDOWN || error == EHOSTUNREACH || error == ENETUNREACH;
+}
+
+}  // namespace
+
+Worker::Worker(const EngineShared& shared, uint32_t index, int cpu,
+               std::vector<ListenerSpec> listeners)
+    : shared_(shared), index_(index), cpu_(cpu), sessions_(kMaxSessionsPerWorker) {
+  for (auto& spec : listeners) {
+    Listener l;
+    l.gateway = spec.gateway;
+    l.fd = spec.fd;
+    l.address = spec.address;
+    listeners_.push_back(l);
+  }
+  const auto& config = *shared_.config;
+  gateway_stats_ = std::make_unique<GatewayStats[]>(config.gateways.size());
+  upstream_stats_ = std::make_unique<UpstreamStats[]>(config.upstreams.size());
+  for (size_t u = 0; u < config.upstreams.size(); ++u) {
+    const auto& up = config.upstreams[u];
+    // Seeded per worker and upstream so random choices differ between workers.
+    balancers_.emplace_back(up.load_balancer, shared_.upstreams[u].weights,
+                            0x9E3779B97F4A7C15ULL * (index + 1) + u);
+    // circuitBreakers.maxConnections is split evenly over workers (rounded up) so that the
+    // check stays a per-worker counter: the total can exceed the limit by at most workers-1.
+    const uint32_t w = shared_.worker_count == 0 ? 1 : shared_.worker_count;
+    circuit_share_.push_back((up.max_connections + w - 1) / w);
+  }
+  upstream_open_.assign(config.upstreams.size(), 0);
+}
+
+Worker::~Worker() {
+  join();
+  for (auto& l : listeners_) {
+    if (l.fd >= 0) ::close(l.fd);
+  }
+}
+
+Result<void> Worker::start() {
+  std::promise<Result<void>> ready;
+  auto result = ready.get_future();
+  thread_ = std::thread([this, &ready] { thread_main(&ready); });
+  Result<void> r = result.get();
+  if (!r) join();
+  return r;
+}
+
+void Worker::join() {
+  if (thread_.joinable()) thread_.join();
+}
+
+void Worker::post(Command command) {
+  {
+    std::lock_guard lock(mailbox_mu_);
+    if (mailbox_closed_) {
+      // The worker has exited: answer what needs an answer, drop the rest.
+      if (command.kind == Command::Kind::Sockets) {
+        std::lock_guard rl(command.sockets->mu);
+        --command.sockets->remaining;
+        command.sockets->cv.notify_all();
+      }
+      return;
+    }
+    mailbox_.push_back(std::move(command));
+    // Written under the lock: the worker closes the eventfd only after closing the mailbox.
+    // An 8-byte eventfd write does not fail short; EAGAIN (counter saturated) still wakes.
+    const uint64_t one = 1;
+    [[maybe_unused]] ssize_t n = ::write(wake_fd_, &one, sizeof(one));
+  }
+}
+
+void Worker::thread_main(std::promise<Result<void>>* ready) {
+  {
+    char name[16];
+    std::snprintf(name, sizeof(name), "ringway-w%u", index_);
+    pthread_setname_np(pthread_self(), name);
+  }
+  // Pin before the ring exists: io-wq threads (should any appear) inherit this affinity, and
+  // the ring's memory is first touched from this CPU.
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  CPU_SET(cpu_, &set);
+  if (int err = pthread_setaffinity_np(pthread_self(), sizeof(set), &set); err != 0) {
+    log::warning("worker {}: cannot pin to CPU {}: {}", index_, cpu_, std::strerror(err));
+  }
+  Result<void> r = setup();
+  if (!r) {
+    close_mailbox();
+    pool_.reset();
+    ring_.reset();
+    exited_.store(true, std::memory_order_release);
+    ready->set_value(std::move(r));  // last touch of `ready`: start() may return right after
+    return;
+  }
+  ready->set_value(Result<void>{});
+  loop();
+  close_mailbox();
+  for (auto& l : listeners_) {
+    if (l.fd >= 0) {
+      ::close(l.fd);
+      l.fd = -1;
+    }
+  }
+  // The pool unregisters from the ring, so it goes first; the ring's exit cancels the one op
+  // still armed (the eventfd poll), and only then is the eventfd closed.
+  pool_.reset();
+  ring_.reset();
+  if (wake_fd_ >= 0) ::close(wake_fd_);
+  exited_.store(true, std::memory_order_release);
+}
+
+Result<void> Worker::setup() {
+  auto ring = Ring::create();
+  if (!ring) return ring.error();
+  ring_ = std::move(ring.value());
+  auto pool = BufferPool::create(ring_->get());
+  if (!pool) return pool.error();
+  pool_ = std::move(pool.value());
+  ring_->set_pre_submit(flush_pool, pool_.get());
+  queues_ = std::make_unique<BufferQueues>(pool_->count());
+
+  // Created here rather than in the constructor so post() before start() cannot race it; the
+  // mailbox lock orders the store with post()'s read.
+  const int efd = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  if (efd < 0) return system_error(errno, "worker: eventfd failed");
+  {
+    std::lock_guard lock(mailbox_mu_);
+    wake_fd_ = efd;
+  }
+  update_clock();
+  timers_ = TimerWheel(static_cast<TimerWheel::Tick>(now_ms_ / kTickMs));
+  arm_wake();
+  for (uint32_t i = 0; i < listeners_.size(); ++i)
+    arm_accept(i);
+  // Submitted before start() returns, so READY means accept really is armed everywhere.
+  const int ret = ring_->submit();
+  if (ret < 0) return system_error(-ret, "worker: first io_uring submit failed");
+  return {};
+}
+
+void Worker::update_clock() {
+  now_ms_ = steady_ms();
+}
+
+io_uring_sqe* Worker::sqe(uint64_t user_data) {
+  io_uring_sqe* s = ring_->get_sqe();
+  if (s == nullptr) return nullptr;
+  io_uring_sqe_set_data64(s, user_data);
+  return s;
+}
+
+bool Worker::finished() const {
+  if (!draining_ || worker_ops_ != 0 || sessions_.live() != 0) return false;
+  for (const auto& l : listeners_) {
+    if (l.fd >= 0) return false;
+  }
+  return true;
+}
+
+void Worker::loop() {
+  while (!finished()) {
+    update_clock();
+    run_timers();
+    rearm_starved();
+    worker_stats_.set(WorkerStat::buffer_pool_free, pool_->free_count());
+
+    // Sleep until a completion arrives or, when timers are pending, until the next tick.
+    __kernel_timespec ts{};
+    __kernel_timespec* timeout = nullptr;
+    if (!timers_.empty()) {
+      const int64_t next = (now_ms_ / kTickMs + 1) * kTickMs;
+      const int64_t wait_ms = std::max<int64_t>(1, next - now_ms_);
+      ts.tv_sec = wait_ms / 1000;
+      ts.tv_nsec = (wait_ms % 1000) * 1000000;
+      timeout = &ts;
+    }
+    const int ret = ring_->submit_and_wait(timeout);
+    if (ret < 0 && ret != -ETIME && ret != -EINTR && ret != -EBUSY && ret != -EAGAIN) {
+      log::error("worker {}: io_uring wait failed: {}", index_, std::strerror(-ret));
+    }
+    update_clock();
+    unsigned head;
+    unsigned seen = 0;
+    io_uring_cqe* cqe;
+    io_uring_for_each_cqe(ring_->get(), head, cqe) {
+      dispatch(cqe);
+      ++seen;
+    }
+    // One CQ head update for the whole batch (a release store the kernel reads).
+    io_uring_cq_advance(ring_->get(), seen);
+    worker_stats_.set(WorkerStat::cq_overflow_total, ring_->cq_overflow());
+  }
+}
+
+void Worker::dispatch(const io_uring_cqe* cqe) {
+  const Tag t = Tag::decode(cqe->user_data);
+  const int res = cqe->res;
+  const uint32_t flags = cqe->flags;
+  switch (t.op) {
+    case Op::Wake:
+      on_wake(res, flags);
+      return;
+    case Op::Accept:
+      on_accept(t.slot, res, flags);
+      return;
+    case Op::AcceptCancel:
+      --worker_ops_;
+      listeners_[t.slot].cancelling = false;
+      settle_listener(t.slot);
+      return;
+    case Op::Connect:
+    case Op::ConnectTimeout:
+    case Op::Recv:
+    case Op::Send:
+    case Op::Cancel:
+      break;
+    case Op::Test:
+      return;
+  }
+  if (sessions_.find(t.slot, t.generation) == nullptr) {
+    // Should never happen (a slot is freed only with nothing in flight); dropped and counted,
+    // but a buffer it carries is still returned to the pool.
+    worker_stats_.add(WorkerStat::stale_completions_total);
+    if ((flags & IORING_CQE_F_BUFFER) != 0) {
+      pool_->on_recv_done(true);
+      pool_->recycle(static_cast<uint16_t>(flags >> IORING_CQE_BUFFER_SHIFT));
+    }
+    return;
+  }
+  switch (t.op) {
+    case Op::Connect:
+    case Op::ConnectTimeout:
+      on_connect_part(t.slot, t.op, res);
+      return;
+    case Op::Recv:
+      on_recv(t.slot, t.dir, res, flags);
+      return;
+    case Op::Send:
+      on_send(t.slot, t.dir, res);
+      return;
+    case Op::Cancel: {
+      Session& s = sessions_.at(t.slot);
+      --s.inflight;
+      maybe_finish(t.slot);
+      return;
+    }
+    default:
+      return;
+  }
+}
+
+// ---- timers ---------------------------------------------------------------------------------
+
+void Worker::run_timers() {
+  timers_.advance(static_cast<TimerWheel::Tick>(now_ms_ / kTickMs),
+                  [this](uint64_t payload) { on_timer(payload); });
+}
+
+void Worker::on_timer(uint64_t payload) {
+  const auto kind = static_cast<TimerKind>(payload >> 56);
+  const auto a = static_cast<uint32_t>(payload);
+  const auto generation = static_cast<uint16_t>(payload >> 32);
+  switch (kind) {
+    case TimerKind::Idle:
+      on_idle_timer(a, generation);
+      return;
+    case TimerKind::AcceptResume:
+      listeners_[a].paused = false;
+      listeners_[a].resume_timer = {};
+      settle_listener(a);
+      return;
+    case TimerKind::DrainDeadline:
+      force_close_all();
+      return;
+  }
+}
+
+void Worker::schedule_idle(uint32_t slot, int64_t at_ms) {
+  Session& s = sessions_.at(slot);
+  const uint64_t payload = (static_cast<uint64_t>(TimerKind::Idle) << 56) |
+                           (static_cast<uint64_t>(s.generation) << 32) | slot;
+  s.idle_timer = timers_.insert(tick_at(at_ms), payload);
+}
+
+// ---- cross-thread commands ----------------------------------------------------------------
+
+void Worker::arm_wake() {
+  io_uring_sqe* s = sqe(tag(Op::Wake));
+  if (s == nullptr) return;  // retried on the next wake-up path (see on_wake)
+  // A multishot poll (not a read): poll never needs an io-wq thread, and one SQE serves every
+  // wake-up until the kernel ends it (no IORING_CQE_F_MORE), when it is re-armed.
+  io_uring_prep_poll_multishot(s, wake_fd_, POLLIN);
+  wake_armed_ = true;
+}
+
+void Worker::on_wake(int res, uint32_t flags) {
+  if ((flags & IORING_CQE_F_MORE) == 0) wake_armed_ = false;
+  if (res >= 0) {
+    uint64_t value;
+    // Resets the counter so the next post() produces a new readiness edge.
+    [[maybe_unused]] ssize_t n = ::read(wake_fd_, &value, sizeof(value));
+  }
+  handle_commands();
+  if (!wake_armed_) arm_wake();
+}
+
+void Worker::handle_commands() {
+  std::vector<Command> commands;
+  {
+    std::lock_guard lock(mailbox_mu_);
+    commands.swap(mailbox_);
+  }
+  for (auto& c : commands) {
+    switch (c.kind) {
+      case Command::Kind::Drain:
+        begin_drain(c.deadline);
+        break;
+      case Command::Kind::StopNow:
+        stopping_ = true;
+        begin_drain(std::chrono::steady_clock::now());
+        break;
+      case Command::Kind::Sockets:
+        answer_sockets(*c.sockets);
+        break;
+    }
+  }
+}
+
+void Worker::close_mailbox() {
+  std::vector<Command> left;
+  {
+    std::lock_guard lock(mailbox_mu_);
+    mailbox_closed_ = true;
+    left.swap(mailbox_);
+  }
+  for (auto& c : left) {
+    if (c.kind != Command::Kind::Sockets) continue;
+    std::lock_guard rl(c.sockets->mu);
+    --c.sockets->remaining;
+    c.sockets->cv.notify_all();
+  }
+}
+
+// ---- accept -------------------------------------------------------------------------------
+
+void Worker::arm_accept(uint32_t li) {
+  Listener& l = listeners_[li];
+  io_uring_sqe* s = sqe(tag(Op::Accept, li));
+  if (s == nullptr) {
+    // The ring refused: try again after a back-off rather than lose the listener.
+    l.pause_wanted = true;
+    settle_listener(li);
+    return;
+  }
+  // Multishot: one SQE keeps accepting (a CQE per connection, IORING_CQE_F_MORE while it stays
+  // armed). SOCK_CLOEXEC: session sockets must not leak into exec'd children. No peer address
+  // buffer: it would be shared by every completion; getpeername() is used when one is needed.
+  io_uring_prep_multishot_accept(s, l.fd, nullptr, nullptr, SOCK_CLOEXEC);
+  l.armed = true;
+  ++worker_ops_;
+}
+
+void Worker::cancel_accept(uint32_t li) {
+  Listener& l = listeners_[li];
+  io_uring_sqe* s = sqe(tag(Op::AcceptCancel, li));
+  if (s == nullptr) return;  // the accept stays armed; drain retries from settle_listener
+  io_uring_prep_cancel64(s, tag(Op::Accept, li), 0);
+  l.cancelling = true;
+  ++worker_ops_;
+}
+
+void Worker::log_accept_limit(int error) {
+  const int cause = error == EMFILE ? 0 : error == ENFILE ? 1 : 2;
+  // At most one line per second per cause: a sustained overload must not flood the log.
+  if (now_ms_ - last_limit_log_ms_[cause] < 1000) return;
+  last_limit_log_ms_[cause] = now_ms_;
+  const char* advice =
+      cause == 0   ? "the process is out of file descriptors: raise LimitNOFILE (ulimit -n)"
+      : cause == 1 ? "the system file table is full: raise the sysctl fs.file-max"
+                   : "the kernel is short of socket memory: add memory or lower the load";
+  log::warning("worker {}: accept failed ({}); accepting paused for {} ms; {}", index_,
+               std::strerror(error), kAcceptPauseMs, advice);
+}
+
+void Worker::on_accept(uint32_t li, int res, uint32_t flags) {
+  Listener& l = listeners_[li];
+  if ((flags & IORING_CQE_F_MORE) == 0) {
+    l.armed = false;
+    --worker_ops_;
+  }
+  if (res >= 0) {
+    if (stopping_) {
+      ::close(res);
+    } else {
+      on_new_connection(l.gateway, res);
+    }
+  } else if (res != -ECANCELED) {
+    const int error = -res;
+    if (is_resource_error(error)) {
+      worker_stats_.add(WorkerStat::accept_pauses_total);
+      log_accept_limit(error);
+      l.pause_wanted = true;
+      if (l.armed && !l.cancelling) cancel_accept(li);
+    } else if (!is_transient_accept_error(error)) {
+      // Unknown and possibly persistent: back off rather than spin on it.
+      log::warning("worker {}: accept failed: {}", index_, std::strerror(error));
+      l.pause_wanted = true;
+    }
+  }
+  settle_listener(li);
+}
+
+// Decides what a listener does next once nothing is in flight on it: close (draining), wait
+// (back-off), or accept again.
+void Worker::settle_listener(uint32_t li) {
+  Listener& l = listeners_[li];
+  if (l.fd < 0 || l.armed || l.cancelling || l.paused) return;
+  if (draining_) {
+    // No op references the fd any more, so closing it cannot race an accept.
+    ::close(l.fd);
+    l.fd = -1;
+    return;
+  }
+  if (l.pause_wanted) {
+    l.pause_wanted = false;
+    l.paused = true;
+    const uint64_t payload = (static_cast<uint64_t>(TimerKind::AcceptResume) << 56) | li;
+    l.resume_timer = timers_.insert(tick_at(now_ms_ + kAcceptPauseMs), payload);
+    return;
+  }
+  arm_accept(li);
+}
+
+// ---- drain --------------------------------------------------------------------------------
+
+void Worker::begin_drain(std::chrono::steady_clock::time_point deadline) {
+  const bool first = !draining_;
+  draining_ = true;
+  if (first) {
+    for (uint32_t i = 0; i < listeners_.size(); ++i) {
+      Listener& l = listeners_[i];
+      if (l.paused) {
+        timers_.cancel(l.resume_timer);
+        l.paused = false;
+      }
+      if (l.armed && !l.cancelling) cancel_accept(i);
+      settle_listener(i);
+    }
+    log::debug("worker {}: draining, {} sessions open", index_, sessions_.live());
+  }
+  const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+                        deadline - std::chrono::steady_clock::now())
+                        .count();
+  if (left <= 0) {
+    force_close_all();
+    return;
+  }
+  const uint64_t payload = static_cast<uint64_t>(TimerKind::DrainDeadline) << 56;
+  timers_.insert(tick_at(now_ms_ + left), payload);
+}
+
+void Worker::force_close_all() {
+  for (uint32_t slot = 0; slot < sessions_.high_water(); ++slot) {
+    Session& s = sessions_.at(slot);
+    if (s.state != SessionState::Connecting && s.state != SessionState::Established) continue;
+    gateway_stats_[s.gateway].add(GatewayStat::sessions_force_closed_total);
+    // RST both ways: the stream was cut short, and the peers should not take it for a clean end.
+    abort_session(slot, EndReason::DrainForceClosed, true, true);
+  }
+}
+
+}  // namespace ringway::engine

@@ -1,0 +1,175 @@
+// One engine worker: a pinned thread that owns an io_uring, a buffer pool, a session table, a
+// timer wheel, one SO_REUSEPORT listener per gateway and its own counters, and runs every
+// session it accepts from accept to close. Other threads talk to it only through post() (a
+// mutex-guarded mailbox plus an eventfd watched by the ring) and by reading its counters.
+// worker.cpp: thread, loop, accept, commands, drain. worker_session.cpp: connect, forwarding,
+// endings. worker_sockets.cpp: the /sockets JSON.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <future>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "ringway/config/model.hpp"
+#include "ringway/engine/balancer.hpp"
+#include "ringway/engine/buffer_pool.hpp"
+#include "ringway/engine/engine.hpp"
+#include "ringway/engine/ring.hpp"
+#include "ringway/engine/session.hpp"
+#include "ringway/engine/stats.hpp"
+#include "ringway/engine/timer_wheel.hpp"
+
+namespace ringway::engine {
+
+// Read-only after start: what every worker needs to know about the config.
+struct EngineShared {
+  const config::Config* config = nullptr;
+  std::vector<ResolvedUpstream> upstreams;
+  std::vector<std::string> gateway_ids;
+  std::vector<std::string> upstream_ids;
+  std::vector<std::vector<config::SocketOption>> upstream_options;  // net::upstream_options
+  // connectionLimit.maxActiveConnections is enforced exactly across workers with one atomic
+  // counter per gateway (touched once per accept and once per close, never per byte).
+  std::unique_ptr<std::atomic<int64_t>[]> gateway_active;
+  uint32_t worker_count = 1;
+  SessionSink sink;
+};
+
+// A /sockets request shared by the workers that answer it.
+struct SocketsRequest {
+  std::mutex mu;
+  std::condition_variable cv;
+  size_t remaining = 0;
+  size_t max_sessions = 0;
+  std::vector<std::string> listeners;  // JSON objects
+  std::vector<std::string> sessions;
+};
+
+struct Command {
+  enum class Kind : uint8_t { Drain, StopNow, Sockets } kind = Kind::Drain;
+  std::chrono::steady_clock::time_point deadline{};
+  std::shared_ptr<SocketsRequest> sockets;
+};
+
+class Worker {
+ public:
+  struct ListenerSpec {
+    uint32_t gateway = 0;
+    int fd = -1;  // owned by the worker from construction on
+    net::SocketAddress address;
+  };
+
+  Worker(const EngineShared& shared, uint32_t index, int cpu, std::vector<ListenerSpec> listeners);
+  ~Worker();
+  Worker(const Worker&) = delete;
+  Worker& operator=(const Worker&) = delete;
+
+  // Starts the thread; returns once it has armed accept on every listener, or its error.
+  Result<void> start();
+  // Thread-safe: queues a command and wakes the worker.
+  void post(Command command);
+  void join();
+  bool exited() const { return exited_.load(std::memory_order_acquire); }
+
+  const GatewayStats& gateway_stats(size_t i) const { return gateway_stats_[i]; }
+  const UpstreamStats& upstream_stats(size_t i) const { return upstream_stats_[i]; }
+  const WorkerStats& worker_stats() const { return worker_stats_; }
+
+ private:
+  struct Listener {
+    uint32_t gateway = 0;
+    int fd = -1;
+    net::SocketAddress address;
+    bool armed = false;       // a multishot accept is in flight
+    bool cancelling = false;  // its cancel is in flight
+    bool paused = false;      // back-off timer pending
+    bool pause_wanted = false;
+    TimerId resume_timer;
+  };
+  enum class TimerKind : uint8_t { Idle = 1, AcceptResume = 2, DrainDeadline = 3 };
+
+  // worker.cpp
+  void thread_main(std::promise<Result<void>>* ready);
+  Result<void> setup();
+  void loop();
+  void dispatch(const io_uring_cqe* cqe);
+  void run_timers();
+  void on_timer(uint64_t payload);
+  void arm_wake();
+  void on_wake(int res, uint32_t flags);
+  void handle_commands();
+  void arm_accept(uint32_t li);
+  void on_accept(uint32_t li, int res, uint32_t flags);
+  void cancel_accept(uint32_t li);
+  void settle_listener(uint32_t li);
+  void log_accept_limit(int error);
+  void begin_drain(std::chrono::steady_clock::time_point deadline);
+  void force_close_all();
+  bool finished() const;
+  void answer_sockets(SocketsRequest& request);
+  void close_mailbox();
+  io_uring_sqe* sqe(uint64_t user_data);
+  void update_clock();
+
+  // worker_session.cpp
+  void on_new_connection(uint32_t gateway, int fd);
+  void start_connect(uint32_t slot);
+  void on_connect_part(uint32_t slot, Op op, int res);
+  void established(uint32_t slot);
+  void arm_recv(uint32_t slot, Dir d);
+  void on_recv(uint32_t slot, Dir d, int res, uint32_t flags);
+  void start_send(uint32_t slot, Dir d);
+  void on_send(uint32_t slot, Dir d, int res);
+  void maybe_forward_fin(uint32_t slot, Dir d);
+  void on_side_error(uint32_t slot, bool downstream_side, int error);
+  void abort_session(uint32_t slot, EndReason reason, bool rst_downstream, bool rst_upstream);
+  void maybe_finish(uint32_t slot);
+  void finish(uint32_t slot);
+  void rearm_starved();
+  void schedule_idle(uint32_t slot, int64_t at_ms);
+  void on_idle_timer(uint32_t slot, uint16_t generation);
+  void emit_record(Session& s);
+
+  const EngineShared& shared_;
+  const uint32_t index_;
+  const int cpu_;
+  std::vector<Listener> listeners_;
+  std::unique_ptr<GatewayStats[]> gateway_stats_;
+  std::unique_ptr<UpstreamStats[]> upstream_stats_;
+  WorkerStats worker_stats_;
+
+  // Owned by the worker thread from setup() on. Declaration order matters for destruction:
+  // the pool must go before the ring it is registered with.
+  std::unique_ptr<Ring> ring_;
+  std::unique_ptr<BufferPool> pool_;
+  std::unique_ptr<BufferQueues> queues_;
+  SessionTable sessions_;
+  TimerWheel timers_;
+  std::vector<Balancer> balancers_;
+  std::vector<uint32_t> circuit_share_;  // per upstream: this worker's share of maxConnections
+  std::vector<uint32_t> upstream_open_;  // per upstream: connections open or connecting
+  std::deque<uint64_t> starved_;         // tags (slot, generation, dir) waiting for a buffer
+  int wake_fd_ = -1;
+  uint32_t worker_ops_ = 0;  // accepts and accept cancels in flight
+  bool wake_armed_ = false;
+  bool draining_ = false;
+  bool stopping_ = false;
+  int64_t now_ms_ = 0;
+  int64_t last_limit_log_ms_[3] = {-1000000, -1000000, -1000000};
+
+  std::mutex mailbox_mu_;
+  std::vector<Command> mailbox_;
+  bool mailbox_closed_ = false;
+  std::thread thread_;
+  std::atomic<bool> exited_{false};
+};
+
+}  // namespace ringway::engine
