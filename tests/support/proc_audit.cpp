@@ -1,0 +1,98 @@
+// /proc observers and the leak audit (see proc_audit.hpp).
+#include "proc_audit.hpp"
+
+#include <dirent.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+
+#include "admin_client.hpp"
+
+namespace ringway::test {
+
+int fd_count(pid_t pid) {
+  std::string dir = "/proc/" + std::to_string(pid) + "/fd";
+  DIR* d = ::opendir(dir.c_str());
+  if (d == nullptr) return -1;
+  int n = 0;
+  while (dirent* e = ::readdir(d)) {
+    if (e->d_name[0] != '.') ++n;
+  }
+  ::closedir(d);
+  return n;
+}
+
+int64_t rss_kib(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("VmRSS:", 0) == 0) return std::atoll(line.c_str() + 6);
+  }
+  return -1;
+}
+
+std::set<uint64_t> socket_inodes(pid_t pid) {
+  std::set<uint64_t> out;
+  std::string dir = "/proc/" + std::to_string(pid) + "/fd";
+  DIR* d = ::opendir(dir.c_str());
+  if (d == nullptr) return out;
+  while (dirent* e = ::readdir(d)) {
+    if (e->d_name[0] == '.') continue;
+    char target[128];
+    ssize_t n = ::readlink((dir + "/" + e->d_name).c_str(), target, sizeof(target) - 1);
+    if (n <= 0) continue;
+    target[n] = '\0';
+    std::string t(target);
+    if (t.rfind("socket:[", 0) == 0) out.insert(std::strtoull(t.c_str() + 8, nullptr, 10));
+  }
+  ::closedir(d);
+  return out;
+}
+
+int close_wait_count(pid_t pid) {
+  auto inodes = socket_inodes(pid);
+  int count = 0;
+  for (const char* table : {"tcp", "tcp6"}) {
+    std::ifstream in("/proc/" + std::to_string(pid) + "/net/" + table);
+    std::string line;
+    std::getline(in, line);  // header
+    while (std::getline(in, line)) {
+      // sl local rem st tx:rx tr:when retrnsmt uid timeout inode ...
+      std::istringstream f(line);
+      std::string sl, local, remote, state, queues, timer, retr, uid, timeout;
+      uint64_t inode = 0;
+      f >> sl >> local >> remote >> state >> queues >> timer >> retr >> uid >> timeout >> inode;
+      if (state == "08" && inodes.count(inode) != 0) ++count;
+    }
+  }
+  return count;
+}
+
+std::string audit_leaks(pid_t pid, int baseline_fds, uint16_t admin_port, Millis timeout) {
+  int fds = -1;
+  int close_wait = -1;
+  std::optional<double> active;
+  bool clean = poll_until(
+      [&] {
+        fds = fd_count(pid);
+        close_wait = close_wait_count(pid);
+        if (admin_port != 0)
+          active = fetch_metric(admin_port, "ringway_downstream_connections_active");
+        bool gauge_ok = admin_port == 0 || (active.has_value() && *active == 0);
+        return fds == baseline_fds && close_wait == 0 && gauge_ok;
+      },
+      timeout, Millis(50));
+  if (clean) return "";
+  std::ostringstream msg;
+  msg << "leak audit after " << timeout.count() << " ms: fds " << fds << " (baseline "
+      << baseline_fds << "), CLOSE_WAIT sockets " << close_wait;
+  if (admin_port != 0) {
+    msg << ", downstream_connections_active "
+        << (active.has_value() ? std::to_string(*active) : std::string("unreadable"));
+  }
+  return msg.str();
+}
+
+}  // namespace ringway::test
