@@ -73,6 +73,7 @@ int main(int argc, char** argv) {
   CLI::App* hold = app.add_subcommand("hold", "idle connections: target memory and fds");
   for (CLI::App* sub : {serve, stream, rr, crr, hold})
     add_common(sub, o);
+  serve->add_option("--listen", o.target, "host:port to listen on (same as --target)");
   CLI11_PARSE(app, argc, argv);
 
   if (serve->parsed()) {

@@ -62,7 +62,28 @@ uint64_t count_fds(int pid) {
   return count;
 }
 
+// Sum of the first field of /proc/PID/task/*/schedstat: nanoseconds each live thread ran.
+double thread_run_ns(const std::string& base) {
+  std::string path = base + "/task";
+  DIR* dir = ::opendir(path.c_str());
+  if (dir == nullptr) return 0;
+  double total = 0;
+  while (dirent* entry = ::readdir(dir)) {
+    if (entry->d_name[0] == '.') continue;
+    std::string text = read_small_file(path + "/" + entry->d_name + "/schedstat");
+    total += std::strtod(text.c_str(), nullptr);
+  }
+  ::closedir(dir);
+  return total;
+}
+
 }  // namespace
+
+double cpu_delta(const ProcessTreeSample& start, const ProcessTreeSample& end) {
+  double ticks = end.cpu_s - start.cpu_s;
+  double sched = end.cpu_sched_s - start.cpu_sched_s;
+  return ticks > sched ? ticks : sched;
+}
 
 std::vector<int> process_tree(int pid) {
   std::unordered_multimap<int, int> children;
@@ -97,10 +118,10 @@ ProcessTreeSample sample_process_tree(int pid, bool with_pss, bool with_fds) {
     // Fields 14..17 of stat(5) (utime, stime, cutime, cstime) are at 11..14 after the name.
     // cutime/cstime hold children already reaped, so live children are never counted twice.
     if (fields.size() < 18) continue;
-    double ticks = 0;
-    for (int f = 11; f <= 14; ++f)
-      ticks += std::strtod(fields[f].c_str(), nullptr);
-    sample.cpu_s += ticks / kTicks;
+    auto field = [&fields](int f) { return std::strtod(fields[f].c_str(), nullptr); };
+    double reaped_ticks = field(13) + field(14);
+    sample.cpu_s += (field(11) + field(12) + reaped_ticks) / kTicks;
+    sample.cpu_sched_s += thread_run_ns(base) / 1e9 + reaped_ticks / kTicks;
     sample.threads += std::atoi(fields[17].c_str());
     std::string status = read_small_file(base + "/status");
     sample.rss_kib += status_kib(status, "VmRSS:");

@@ -70,9 +70,11 @@ std::string json_string(std::string_view text) {
 
 std::string json_sample(const ProcessTreeSample& s) {
   return fmt::format(
-      "{{\"ok\": {}, \"processes\": {}, \"threads\": {}, \"cpu_s\": {:.3f}, \"rss_kib\": {}, "
+      "{{\"ok\": {}, \"processes\": {}, \"threads\": {}, \"cpu_s\": {:.3f}, \"cpu_sched_s\": "
+      "{:.4f}, "
+      "\"rss_kib\": {}, "
       "\"hwm_kib\": {}, \"pss_kib\": {}, \"fds\": {}}}",
-      s.ok, s.processes, s.threads, s.cpu_s, s.rss_kib, s.hwm_kib, s.pss_kib, s.fds);
+      s.ok, s.processes, s.threads, s.cpu_s, s.cpu_sched_s, s.rss_kib, s.hwm_kib, s.pss_kib, s.fds);
 }
 
 }  // namespace
@@ -121,7 +123,7 @@ void print_table(const Report& r, std::FILE* out) {
   }
   if (r.has_target) {
     fmt::print(out, "  {:<28} {:.3f} s ({} processes, {} threads)\n", "target CPU",
-               r.target_end.cpu_s - r.target_start.cpu_s, r.target_end.processes,
+               cpu_delta(r.target_start, r.target_end), r.target_end.processes,
                r.target_end.threads);
     fmt::print(out, "  {:<28} {} KiB sampled, {} KiB VmHWM{}\n", "target peak RSS",
                r.target_rss_max_kib, r.target_end.hwm_kib,
@@ -175,9 +177,8 @@ void print_json(const Report& r, std::FILE* out) {
     text += fmt::format(
         ", \"target_process\": {{\"pid\": {}, \"cpu_s\": {:.4f}, \"rss_max_kib\": {}, "
         "\"hwm_kib\": {}, \"peak_reset\": {}, \"start\": {}, \"end\": {}}}",
-        o.pid, r.target_end.cpu_s - r.target_start.cpu_s, r.target_rss_max_kib,
-        r.target_end.hwm_kib, r.target_peak_reset, json_sample(r.target_start),
-        json_sample(r.target_end));
+        o.pid, cpu_delta(r.target_start, r.target_end), r.target_rss_max_kib, r.target_end.hwm_kib,
+        r.target_peak_reset, json_sample(r.target_start), json_sample(r.target_end));
   }
   text += "}\n";
   std::fputs(text.c_str(), out);
