@@ -390,3 +390,94 @@ TEST(Loader, MissingFileIsOneError) {
 
 }  // namespace
 }  // namespace ringway::config
+
+namespace ringway::config {
+namespace {
+
+// toml++ 3.3 aborts on a table header whose '[' is followed by neither a key nor ']' (found by
+// the fuzzer); the loader reports those itself.
+TEST(Loader, TableHeaderWithoutAKeyIsAnErrorNotACrash) {
+  EXPECT_EQ(testing::messages(testing::load("a = 1\n[~]\n")),
+            (std::vector<std::string>{"test.toml:2:2: error: invalid TOML: expected a key (bare "
+                                      "or quoted) or ']' in a table header"}));
+  EXPECT_EQ(testing::messages(testing::load("[[ \t#]]\n")),
+            (std::vector<std::string>{"test.toml:1:5: error: invalid TOML: expected a key (bare "
+                                      "or quoted) or ']' in a table header"}));
+  EXPECT_EQ(testing::messages(testing::load("  [\nx]")),
+            (std::vector<std::string>{"test.toml:1:4: error: invalid TOML: expected a key (bare "
+                                      "or quoted) or ']' in a table header"}));
+  constexpr char kFound[] = "[~\0\0\0\0\0\0\0s]]\napiVersion = \"x\"\n";  // the fuzzer's input
+  EXPECT_FALSE(testing::load(std::string_view(kFound, sizeof kFound - 1)).ok());
+}
+
+TEST(Loader, BracketsInsideStringsAndCommentsAreNotHeaders) {
+  std::string toml(testing::kValid);
+  toml +=
+      "[[gateways.options.socketOptions]]\n"
+      "description = \"\"\"\n[~ not a header\n  [# neither\"\"\"\n"
+      "level = 1 # [~\nname = 9\nintValue = 1\n"
+      "[[gateways.options.socketOptions]]\ndescription = '''\n[{'''\nlevel = 1\nname = 2\n"
+      "intValue = 1\n";
+  auto r = testing::load(toml);
+  ASSERT_TRUE(r.ok()) << ::testing::PrintToString(testing::messages(r));
+  EXPECT_EQ(r.config->gateways[0].socket_options[0].description, "[~ not a header\n  [# neither");
+  EXPECT_EQ(r.config->gateways[0].socket_options[1].description, "[{");
+}
+
+}  // namespace
+}  // namespace ringway::config
+
+namespace ringway::config {
+namespace {
+
+// toml++ 3.3 reaches __builtin_unreachable() when it asks whether U+00A1..U+0499 (and others)
+// is whitespace (found by the fuzzer); the loader reports those places itself.
+TEST(Loader, NonAsciiWhereTomlExpectsSyntaxIsAnErrorNotACrash) {
+  EXPECT_EQ(testing::messages(testing::load("[[gateways.tcpGateway\xD2\x8B]]\n")),
+            (std::vector<std::string>{"test.toml:1:22: error: invalid TOML: a non-ASCII "
+                                      "character outside a string or comment"}));
+  EXPECT_EQ(testing::messages(testing::load("a = \"\"\"x\\\n  \xD2\x8B\"\"\"\n")),
+            (std::vector<std::string>{"test.toml:1:9: error: invalid TOML: a non-ASCII character "
+                                      "right after a backslash in a multi-line string"}));
+  EXPECT_EQ(testing::messages(testing::load("a = \"\"\"\\\xD2\x8B\"\"\"\n")),
+            (std::vector<std::string>{"test.toml:1:8: error: invalid TOML: a non-ASCII character "
+                                      "right after a backslash in a multi-line string"}));
+}
+
+TEST(Loader, NonAsciiInStringsAndCommentsIsFine) {
+  std::string toml(testing::kValid);
+  toml +=
+      "# \xD2\x8B comment\n[[gateways.options.socketOptions]]\n"
+      "description = \"\xD2\x8B \\\" \xE3\x80\x80\"  # \xD2\x8B\nlevel = 1\nname = 9\n"
+      "intValue = 1\n";
+  auto r = testing::load(toml);
+  ASSERT_TRUE(r.ok()) << ::testing::PrintToString(testing::messages(r));
+  EXPECT_EQ(r.config->gateways[0].socket_options[0].description, "\xD2\x8B \" \xE3\x80\x80");
+}
+
+}  // namespace
+}  // namespace ringway::config
+
+namespace ringway::config {
+namespace {
+
+// toml++ 3.3 asserts when '}' stands where an array expects a value (found by the fuzzer).
+TEST(Loader, BraceWhereAnArrayExpectsAValueIsAnErrorNotACrash) {
+  const std::vector<std::string> expected = {
+      "test.toml:3:1: error: invalid TOML: expected a value or ']' in an array, saw '}'"};
+  EXPECT_EQ(testing::messages(testing::load("a = [\n  { b = 1 },\n}\n")), expected);
+  EXPECT_EQ(testing::messages(testing::load("a = { c = [ # x\n\n} ] }\n")), expected);
+}
+
+TEST(Loader, NestedArraysOnTheirOwnLinesAreNotHeaders) {
+  // Valid TOML (the schema then refuses the key): no false "table header" error.
+  EXPECT_EQ(testing::messages(testing::load("x = [\n[{ a = 1 }],\n[[2]],\n]\n")),
+            (std::vector<std::string>{
+                "test.toml:1:1: error: x: unknown key; allowed here: settings, gateways, "
+                "upstreams",
+                "test.toml: error: gateways: at least one [[gateways]] entry is required "
+                "(Ringway has nothing to listen on)"}));
+}
+
+}  // namespace
+}  // namespace ringway::config
