@@ -224,6 +224,7 @@ Result<std::unique_ptr<Engine>> Engine::create(const config::Config& config,
     shared->upstream_options.push_back(net::upstream_options(up));
   }
   shared->gateway_active = std::make_unique<std::atomic<int64_t>[]>(config.gateways.size());
+  shared->upstream_sessions = std::make_unique<std::atomic<int64_t>[]>(config.upstreams.size());
   auto cpus = usable_cpus();
   shared->worker_count =
       config.settings.workers != 0 ? config.settings.workers : static_cast<uint32_t>(cpus.size());

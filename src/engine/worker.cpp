@@ -68,12 +68,7 @@ Worker::Worker(const EngineShared& shared, uint32_t index, int cpu,
     // Seeded per worker and upstream so random choices differ between workers.
     balancers_.emplace_back(up.load_balancer, shared_.upstreams[u].weights,
                             0x9E3779B97F4A7C15ULL * (index + 1) + u);
-    // circuitBreakers.maxConnections is split evenly over workers (rounded up) so that the
-    // check stays a per-worker counter: the total can exceed the limit by at most workers-1.
-    const uint32_t w = shared_.worker_count == 0 ? 1 : shared_.worker_count;
-    circuit_share_.push_back((up.max_connections + w - 1) / w);
   }
-  upstream_open_.assign(config.upstreams.size(), 0);
 }
 
 Worker::~Worker() {
@@ -260,6 +255,7 @@ void Worker::dispatch(const io_uring_cqe* cqe) {
     case Op::Recv:
     case Op::Send:
     case Op::Cancel:
+    case Op::Watch:
       break;
     case Op::Test:
       return;
@@ -284,6 +280,9 @@ void Worker::dispatch(const io_uring_cqe* cqe) {
       return;
     case Op::Send:
       on_send(t.slot, t.dir, res);
+      return;
+    case Op::Watch:
+      on_watch(t.slot, t.dir, res);
       return;
     case Op::Cancel: {
       Session& s = sessions_.at(t.slot);

@@ -36,9 +36,13 @@ struct EngineShared {
   std::vector<std::string> gateway_ids;
   std::vector<std::string> upstream_ids;
   std::vector<std::vector<config::SocketOption>> upstream_options;  // net::upstream_options
-  // connectionLimit.maxActiveConnections is enforced exactly across workers with one atomic
-  // counter per gateway (touched once per accept and once per close, never per byte).
+  // connectionLimit.maxActiveConnections and circuitBreakers.maxConnections are enforced
+  // exactly across workers with one atomic counter per gateway / upstream, touched once when a
+  // session starts and once when it ends, never per byte. (A per-worker share of the limit
+  // would refuse sessions early: SO_REUSEPORT's hash never splits connections evenly, e.g.
+  // 1000 sessions on 2 workers with the default 1024 gave one worker 522 > 512.)
   std::unique_ptr<std::atomic<int64_t>[]> gateway_active;
+  std::unique_ptr<std::atomic<int64_t>[]> upstream_sessions;
   uint32_t worker_count = 1;
   SessionSink sink;
 };
@@ -125,6 +129,8 @@ class Worker {
   void on_connect_part(uint32_t slot, Op op, int res);
   void established(uint32_t slot);
   void arm_recv(uint32_t slot, Dir d);
+  void arm_watch(uint32_t slot, Dir d);
+  void on_watch(uint32_t slot, Dir d, int res);
   void on_recv(uint32_t slot, Dir d, int res, uint32_t flags);
   void start_send(uint32_t slot, Dir d);
   void on_send(uint32_t slot, Dir d, int res);
@@ -154,9 +160,7 @@ class Worker {
   SessionTable sessions_;
   TimerWheel timers_;
   std::vector<Balancer> balancers_;
-  std::vector<uint32_t> circuit_share_;  // per upstream: this worker's share of maxConnections
-  std::vector<uint32_t> upstream_open_;  // per upstream: connections open or connecting
-  std::deque<uint64_t> starved_;         // tags (slot, generation, dir) waiting for a buffer
+  std::deque<uint64_t> starved_;  // tags (slot, generation, dir) waiting for a buffer
   int wake_fd_ = -1;
   uint32_t worker_ops_ = 0;  // accepts and accept cancels in flight
   bool wake_armed_ = false;

@@ -4,6 +4,7 @@
 // is in flight. The rule that keeps this safe: an fd is closed and a slot freed only in finish(),
 // and finish() runs only when the session's in-flight count is 0.
 #include <netinet/in.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -92,13 +93,18 @@ void Worker::on_new_connection(uint32_t gateway, int fd) {
     }
     s.limit_counted = true;
   }
-  if (upstream_open_[s.upstream] >= circuit_share_[s.upstream]) {
+  // circuitBreakers.maxConnections: a session holds one upstream connection (open or
+  // connecting) at a time, so the breaker counts sessions from their first connect attempt.
+  auto& open = shared_.upstream_sessions[s.upstream];
+  if (open.fetch_add(1, std::memory_order_relaxed) >= static_cast<int64_t>(up.max_connections)) {
+    open.fetch_sub(1, std::memory_order_relaxed);
     upstream_stats_[s.upstream].add(UpstreamStat::upstream_circuit_open_total);
     s.reason = EndReason::CircuitOpen;
     s.state = SessionState::Closing;
     finish(slot);
     return;
   }
+  s.circuit_counted = true;
   start_connect(slot);
 }
 
@@ -127,7 +133,6 @@ void Worker::start_connect(uint32_t slot) {
       continue;
     }
     s.upstream_fd = *fd;
-    ++upstream_open_[u];
     us.add(UpstreamStat::upstream_connections_active, 1);
     balancers_[u].on_start(host);
     s.host_counted = true;
@@ -207,7 +212,6 @@ void Worker::on_connect_part(uint32_t slot, Op op, int res) {
              s.reason == EndReason::ConnectTimeout ? "timeout" : std::strerror(-s.connect_res));
   ::close(s.upstream_fd);
   s.upstream_fd = -1;
-  --upstream_open_[s.upstream];
   us.add(UpstreamStat::upstream_connections_active, -1);
   balancers_[s.upstream].on_end(s.host);
   s.host_counted = false;
@@ -248,6 +252,38 @@ void Worker::arm_recv(uint32_t slot, Dir d) {
   pool_->on_recv_armed();
 }
 
+// While a direction does not read (paused or starved), nothing else may be watching its source
+// socket: a RST from that peer would go unnoticed and the session would hang. A one-shot poll
+// for POLLRDHUP (POLLERR and POLLHUP are always reported) catches it without taking a buffer.
+void Worker::arm_watch(uint32_t slot, Dir d) {
+  Session& s = sessions_.at(slot);
+  Direction& dd = s.dir(d);
+  if (dd.watch_armed || s.state != SessionState::Established) return;
+  io_uring_sqe* p = sqe(tag(Op::Watch, slot, s.generation, d));
+  if (p == nullptr) return;  // only a missed early warning: the next recv reports the error
+  io_uring_prep_poll_add(p, s.src_fd(d), POLLRDHUP);
+  dd.watch_armed = true;
+  ++s.inflight;
+}
+
+void Worker::on_watch(uint32_t slot, Dir d, int res) {
+  Session& s = sessions_.at(slot);
+  Direction& dd = s.dir(d);
+  --s.inflight;
+  dd.watch_armed = false;
+  if (s.state == SessionState::Closing) {
+    maybe_finish(slot);
+    return;
+  }
+  if (res <= 0 || (res & (POLLERR | POLLHUP)) == 0) return;  // FIN only: read when resumed
+  // POLLHUP alone can also mean "FIN received after we shut down our side": not an error.
+  int error = 0;
+  socklen_t len = sizeof(error);
+  if (::getsockopt(s.src_fd(d), SOL_SOCKET, SO_ERROR, &error, &len) != 0) error = errno;
+  if (error == 0 && (res & POLLERR) == 0) return;
+  on_side_error(slot, d == Dir::DownToUp, error != 0 ? error : ECONNRESET);
+}
+
 void Worker::on_recv(uint32_t slot, Dir d, int res, uint32_t flags) {
   Session& s = sessions_.at(slot);
   Direction& dd = s.dir(d);
@@ -275,6 +311,7 @@ void Worker::on_recv(uint32_t slot, Dir d, int res, uint32_t flags) {
       // TCP flow control slows the sender down.
       dd.paused = true;
       gateway_stats_[s.gateway].add(GatewayStat::reads_paused_total);
+      arm_watch(slot, d);
     } else {
       arm_recv(slot, d);
     }
@@ -291,6 +328,7 @@ void Worker::on_recv(uint32_t slot, Dir d, int res, uint32_t flags) {
     worker_stats_.add(WorkerStat::buffer_pool_enobufs_total);
     dd.starved = true;
     starved_.push_back(tag(Op::Recv, slot, s.generation, d));
+    arm_watch(slot, d);
     return;
   }
   if (res == -EINTR || res == -EAGAIN || res > 0) {
@@ -461,9 +499,10 @@ void Worker::abort_session(uint32_t slot, EndReason reason, bool rst_downstream,
   // close() does not cancel io_uring ops (they hold their own file reference), so every op
   // still pending on either fd is cancelled; the fds are closed in finish(), after the last
   // completion.
-  const bool downstream_busy = s.dirs[0].recv_armed || s.dirs[1].send_inflight;
-  const bool upstream_busy =
-      s.dirs[1].recv_armed || s.dirs[0].send_inflight || s.connect_pending > 0;
+  const bool downstream_busy =
+      s.dirs[0].recv_armed || s.dirs[0].watch_armed || s.dirs[1].send_inflight;
+  const bool upstream_busy = s.dirs[1].recv_armed || s.dirs[1].watch_armed ||
+                             s.dirs[0].send_inflight || s.connect_pending > 0;
   for (const auto& [busy, fd] :
        {std::pair{downstream_busy, s.downstream_fd}, std::pair{upstream_busy, s.upstream_fd}}) {
     if (!busy || fd < 0) continue;
@@ -495,7 +534,6 @@ void Worker::finish(uint32_t slot) {
   if (s.upstream_fd >= 0) {
     if (s.rst_upstream) set_linger_zero(s.upstream_fd);
     ::close(s.upstream_fd);
-    --upstream_open_[s.upstream];
     upstream_stats_[s.upstream].add(UpstreamStat::upstream_connections_active, -1);
   }
   if (s.host_counted) balancers_[s.upstream].on_end(s.host);
@@ -506,6 +544,9 @@ void Worker::finish(uint32_t slot) {
   gateway_stats_[s.gateway].add(GatewayStat::downstream_connections_active, -1);
   if (s.limit_counted) {
     shared_.gateway_active[s.gateway].fetch_sub(1, std::memory_order_relaxed);
+  }
+  if (s.circuit_counted) {
+    shared_.upstream_sessions[s.upstream].fetch_sub(1, std::memory_order_relaxed);
   }
   timers_.cancel(s.idle_timer);
   sessions_.free(slot);

@@ -20,6 +20,7 @@ enum class Op : uint8_t {
   Send = 7,            // send / sendmsg of queued buffers
   Cancel = 8,          // cancel of every op on one of the session's fds (abort)
   Test = 9,            // unit tests' own operations
+  Watch = 10,          // poll for RST/error on a source whose recv is not armed
 };
 
 // Direction of a data op: what flows from which socket to which.
