@@ -56,6 +56,8 @@ TEST_F(DeadPeerTest, DeadUpstreamClosesBothSides) {
   EXPECT_TRUE(client_.wait([&](auto& rs) { return rs[id].closed; }, scaled(Millis(5000))))
       << "downstream still open " << ms_since(down_at)
       << " ms after the upstream vanished: " << describe(client_.record(id));
+  note("closed_after_link_down_ms",
+       std::chrono::duration<double, std::milli>(client_.record(id).ended_at - down_at).count());
   EXPECT_TRUE(wait_metric("ringway_downstream_connections_active", kGw, 0, scaled(Millis(2000))));
   EXPECT_TRUE(
       wait_metric("ringway_upstream_keepalive_timeouts_total", kUp, 1, scaled(Millis(2000))));
@@ -85,6 +87,8 @@ TEST_F(DeadPeerTest, DeadDownstreamClosesBothSides) {
       upstream_.wait([](auto& rs) { return !rs.empty() && rs[0].closed; }, scaled(Millis(5000))))
       << "upstream still open " << ms_since(down_at)
       << " ms after the downstream vanished: " << describe(upstream_.record(0));
+  note("closed_after_link_down_ms",
+       std::chrono::duration<double, std::milli>(upstream_.record(0).ended_at - down_at).count());
   EXPECT_TRUE(wait_metric("ringway_downstream_connections_active", kGw, 0, scaled(Millis(2000))));
   EXPECT_TRUE(
       wait_metric("ringway_downstream_keepalive_timeouts_total", kGw, 1, scaled(Millis(2000))));

@@ -1,6 +1,7 @@
 // The integration fixture (see fixture.hpp).
 #include "fixture.hpp"
 
+#include <cstdio>
 #include <sstream>
 
 #include "proc_audit.hpp"
@@ -119,6 +120,11 @@ testing::AssertionResult ProxyTest::wait_metric(const std::string& name,
   return testing::AssertionFailure()
          << name << " expected " << value << " within " << timeout.count() << " ms, last "
          << (last ? std::to_string(*last) : std::string("(missing)"));
+}
+
+void ProxyTest::note(const std::string& key, double value) {
+  RecordProperty(key, std::to_string(value));
+  std::printf("[ measured ] %s = %.1f\n", key.c_str(), value);
 }
 
 void ProxyTest::expect_no_leaks() {

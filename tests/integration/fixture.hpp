@@ -68,6 +68,10 @@ class ProxyTest : public testing::Test {
                                        const std::map<std::string, std::string>& labels,
                                        double value, Millis timeout) const;
 
+  // A figure the test measured: printed and recorded in the test's XML/JSON properties, so
+  // the run's log carries the numbers behind each verdict.
+  void note(const std::string& key, double value);
+
   // The leak audit every test ends with (see proc_audit.hpp).
   void expect_no_leaks();
 

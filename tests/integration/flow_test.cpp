@@ -66,6 +66,7 @@ TEST_F(FlowTest, SlowReaderKeepsProxyMemoryBounded) {
   EXPECT_EQ(down.recv_digest, up.sent_digest);
   EXPECT_TRUE(down.eof && !down.reset) << describe(down);
   int64_t bound = 2 * kBufferLimit / 1024 + rss_slack_kib();
+  note("rss_growth_kib", static_cast<double>(rss_peak - rss_before));
   EXPECT_LE(rss_peak - rss_before, bound)
       << "RSS grew " << (rss_peak - rss_before) << " KiB (before " << rss_before << " KiB)";
   auto paused = metric("ringway_reads_paused_total", kGw);
@@ -101,9 +102,11 @@ TEST_F(FlowTest, UpstreamThatNeverReadsBlocksTheDownstreamWriter) {
   EXPECT_TRUE(plateau) << "the downstream kept writing: " << describe(client_.record(id));
   uint64_t bound =
       tcp_mem_max("tcp_wmem") * 2 + tcp_mem_max("tcp_rmem") + 64 * 1024 + 2 * kBufferLimit;
+  note("bytes_accepted_from_downstream", static_cast<double>(last));
   EXPECT_LT(last, bound) << "accepted " << last << " bytes from the downstream";
   EXPECT_LT(last, 256 * kMiB);
   int64_t rss_now = rss_kib(proxy().pid());
+  note("rss_growth_kib", static_cast<double>(rss_now - rss_before));
   EXPECT_LE(rss_now - rss_before, static_cast<int64_t>(2 * kBufferLimit / 1024) + rss_slack_kib());
   auto paused = metric("ringway_reads_paused_total", kGw);
   ASSERT_TRUE(paused.has_value());
@@ -133,6 +136,7 @@ TEST_F(FlowTest, IdleTimeoutClosesBothSides) {
       << "still open after " << ms_since(last_activity) << " ms";
   ConnRecord down = client_.record(id);
   double idle_ms = std::chrono::duration<double, std::milli>(down.ended_at - last_activity).count();
+  note("idle_close_ms", idle_ms);
   EXPECT_GE(idle_ms, 900.0);  // our clock starts a little after the proxy's last activity
   EXPECT_LE(idle_ms, 2000.0 + 500.0 * (timeout_scale() - 1.0));
   EXPECT_TRUE(

@@ -59,6 +59,7 @@ TEST_F(LifecycleTest, SigtermDrainsSessionsInFlight) {
         return !fd.valid() && err == ECONNREFUSED;
       },
       scaled(Millis(2000)), Millis(20));
+  note("refused_after_sigterm_ms", ms_since(term_at));
   EXPECT_TRUE(refused) << "new connections still accepted " << ms_since(term_at)
                        << " ms after SIGTERM";
   bool done = client_.wait(
@@ -113,6 +114,7 @@ TEST_F(LifecycleTest, ShortDrainForceClosesAndCounts) {
   ASSERT_TRUE(client_.wait([&](auto& rs) { return rs[id].closed; }, scaled(Millis(5000))));
   double ms =
       std::chrono::duration<double, std::milli>(client_.record(id).ended_at - term_at).count();
+  note("force_closed_after_ms", ms);
   EXPECT_GE(ms, 900.0) << "closed before drainTimeout";
   EXPECT_LE(ms, 2000.0 + 500.0 * (timeout_scale() - 1.0));
   auto code = proxy().wait_exit(scaled(Millis(5000)));

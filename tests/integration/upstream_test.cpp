@@ -23,6 +23,7 @@ TEST_F(UpstreamTest, RefusedUpstreamClosesDownstreamPromptly) {
   // "Promptly": long before the 5 s connect timeout could have played a part.
   StreamEnd end = drain_until_end(fd.get(), scaled(Millis(1000)));
   double ms = ms_since(start);
+  note("downstream_closed_after_ms", ms);
   EXPECT_NE(end, StreamEnd::Timeout) << "downstream still open after " << ms << " ms";
   EXPECT_TRUE(wait_metric("ringway_upstream_connect_refused_total", kUp, 1, scaled(Millis(2000))));
   EXPECT_TRUE(wait_metric("ringway_sessions_no_upstream_total", kGw, 1, scaled(Millis(2000))));
@@ -42,6 +43,7 @@ TEST_F(UpstreamTest, BlackholedConnectClosedAtConnectTimeout) {
   auto start = Clock::now();
   StreamEnd end = drain_until_end(fd.get(), scaled(Millis(5000)));
   double ms = ms_since(start);
+  note("downstream_closed_after_ms", ms);
   EXPECT_NE(end, StreamEnd::Timeout);
   // connectTimeout 1 s +- 10 %; a slowed-down (sanitizer) build gets 200 ms more per unit of
   // RINGWAY_TIMEOUT_SCALE above 1 on the late side only.
