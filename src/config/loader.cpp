@@ -15,6 +15,7 @@
 #include "ringway/config/loader.hpp"
 #include "ringway/config/suggest.hpp"
 #include "ringway/config/values.hpp"
+#include "toml_guard.hpp"
 
 namespace ringway::config {
 namespace {
@@ -219,162 +220,12 @@ Config load_document(const toml::table& root, Diagnostics& diagnostics) {
   return config;
 }
 
-bool is_key_start(char c) {
-  return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' ||
-         c == '-' || c == '"' || c == '\'';
-}
-
-bool is_ascii(char c) {
-  return (static_cast<unsigned char>(c) & 0x80) == 0;
-}
-
-struct Hazard {
-  SourcePos pos;
-  std::string_view message;
-};
-
-// Inputs that crash toml++ 3.3 (Debian 12's), found by the fuzzer, so the loader reports them
-// before toml++ sees them:
-//  - a table header whose '[' is followed by neither a key nor ']' ("[~", "[#", "[\n"): an
-//    assertion (an assumption, with NDEBUG under clang) in parse_key;
-//  - a non-ASCII code point where toml++ asks "is this whitespace?": its generated
-//    is_non_ascii_horizontal_whitespace() reaches __builtin_unreachable() for most code points
-//    from U+00A1 to U+0499 and U+2CFE to U+30F7. It asks outside strings and comments, and in
-//    multi-line basic strings right after a backslash (or a line-ending backslash);
-//  - '}' where an array expects a value ("[ }", "[1, }"): an assertion in parse_value.
-// Every flagged input is invalid TOML 1.0 except one rare kind (a non-ASCII character just after
-// a line-ending backslash), which no Ringway config needs. The scan skips strings and comments
-// and tracks arrays and inline tables the way toml++ does up to its first error.
-std::optional<Hazard> find_parser_hazard(std::string_view text) {
-  constexpr std::string_view kHeader =
-      "invalid TOML: expected a key (bare or quoted) or ']' in a table header";
-  constexpr std::string_view kNonAscii =
-      "invalid TOML: a non-ASCII character outside a string or comment";
-  constexpr std::string_view kEscape =
-      "invalid TOML: a non-ASCII character right after a backslash in a multi-line string";
-  constexpr std::string_view kArray = "invalid TOML: expected a value or ']' in an array, saw '}'";
-  enum class In : uint8_t { Code, Comment, Basic, Literal, MultiBasic, MultiLiteral };
-  In in = In::Code;
-  // Open arrays and inline tables outside strings, innermost last; `expect_value` is true in an
-  // array right after '[' or ','.
-  std::vector<char> containers;
-  bool expect_value = false;
-  bool line_start = true;
-  uint32_t line = 1;
-  uint32_t column = 1;
-  const auto starts = [&](size_t i, std::string_view what) { return text.substr(i, 3) == what; };
-  for (size_t i = 0; i < text.size(); ++i) {
-    const char c = text[i];
-    if (c == '\n') {
-      ++line;
-      column = 1;
-      line_start = true;
-      if (in == In::Comment || in == In::Basic || in == In::Literal) in = In::Code;
-      continue;
-    }
-    const SourcePos here{line, column};
-    // Columns count code points, as toml++ does: UTF-8 continuation bytes add nothing.
-    const bool continuation = (static_cast<unsigned char>(c) & 0xC0) == 0x80;
-    switch (in) {
-      case In::Code:
-        if (!is_ascii(c)) return Hazard{here, kNonAscii};
-        if (c == '[' && line_start && containers.empty()) {
-          size_t j = i + 1;
-          while (j < text.size() && (text[j] == ' ' || text[j] == '\t'))
-            ++j;
-          if (j < text.size() && text[j] == '[') {
-            ++j;
-            while (j < text.size() && (text[j] == ' ' || text[j] == '\t'))
-              ++j;
-          }
-          if (j < text.size() && text[j] != ']' && !is_key_start(text[j])) {
-            return Hazard{{line, column + static_cast<uint32_t>(j - i)}, kHeader};
-          }
-        } else if (c == '[' || c == '{') {
-          if (!containers.empty() && containers.back() == '[') expect_value = false;
-          containers.push_back(c);
-          expect_value = c == '[';
-        } else if (c == ']' || c == '}') {
-          if (c == '}' && !containers.empty() && containers.back() == '[' && expect_value) {
-            return Hazard{here, kArray};
-          }
-          if (!containers.empty() && containers.back() == (c == ']' ? '[' : '{')) {
-            containers.pop_back();
-            expect_value = false;
-          }
-        } else if (c == ',') {
-          if (!containers.empty() && containers.back() == '[') expect_value = true;
-        } else if (c != ' ' && c != '\t' && c != '\r' && c != '#') {
-          if (!containers.empty() && containers.back() == '[') expect_value = false;
-        }
-        if (c == '#') {
-          in = In::Comment;
-        } else if (starts(i, "\"\"\"")) {
-          in = In::MultiBasic;
-          i += 2;
-          column += 2;
-        } else if (starts(i, "\'\'\'")) {
-          in = In::MultiLiteral;
-          i += 2;
-          column += 2;
-        } else if (c == '"') {
-          in = In::Basic;
-        } else if (c == '\'') {
-          in = In::Literal;
-        }
-        break;
-      case In::Basic:
-        if (c == '\\' && i + 1 < text.size() && text[i + 1] != '\n') {
-          ++i;  // an escaped character never ends the string
-          ++column;
-        } else if (c == '"') {
-          in = In::Code;
-        }
-        break;
-      case In::MultiBasic:
-        if (c == '\\') {
-          size_t j = i + 1;
-          while (j < text.size() &&
-                 (text[j] == ' ' || text[j] == '\t' || text[j] == '\r' || text[j] == '\n')) {
-            ++j;
-          }
-          if (i + 1 < text.size() && !is_ascii(text[i + 1])) return Hazard{here, kEscape};
-          if (j > i + 1 && j < text.size() && !is_ascii(text[j])) return Hazard{here, kEscape};
-          if (i + 1 < text.size() && text[i + 1] != '\n') {
-            ++i;
-            ++column;
-          }
-        } else if (starts(i, "\"\"\"")) {
-          in = In::Code;
-          i += 2;
-          column += 2;
-        }
-        break;
-      case In::Literal:
-        if (c == '\'') in = In::Code;
-        break;
-      case In::MultiLiteral:
-        if (starts(i, "\'\'\'")) {
-          in = In::Code;
-          i += 2;
-          column += 2;
-        }
-        break;
-      case In::Comment:
-        break;
-    }
-    if (c != ' ' && c != '\t' && c != '\r') line_start = false;
-    if (!continuation) ++column;
-  }
-  return std::nullopt;
-}
-
 }  // namespace
 
 LoadResult load_string(std::string_view text, std::string_view source_name) {
   Diagnostics diagnostics{std::string(source_name)};
   LoadResult result;
-  if (auto hazard = find_parser_hazard(text)) {
+  if (auto hazard = detail::find_parser_hazard(text)) {
     diagnostics.error(hazard->pos, "", std::string(hazard->message));
     result.diagnostics = diagnostics.take();
     return result;

@@ -481,3 +481,23 @@ TEST(Loader, NestedArraysOnTheirOwnLinesAreNotHeaders) {
 
 }  // namespace
 }  // namespace ringway::config
+
+namespace ringway::config {
+namespace {
+
+// toml++ 3.3 asserts on a date-time whose 'T' is not followed by a digit (found by the fuzzer).
+TEST(Loader, DateTimeWithoutATimeIsAnErrorNotACrash) {
+  EXPECT_EQ(testing::messages(testing::load("a = { desc =1980-05-27TbindPort07:32:.5s }\n")),
+            (std::vector<std::string>{"test.toml:1:24: error: invalid TOML: expected a time "
+                                      "(HH:MM:SS) after the 'T'"}));
+  EXPECT_EQ(testing::messages(testing::load("a = [1979-05-27T07:32:00Z, 1980-05-27t:]\n")),
+            (std::vector<std::string>{"test.toml:1:39: error: invalid TOML: expected a time "
+                                      "(HH:MM:SS) after the 'T'"}));
+  // A bare key of the same shape is fine (the schema then refuses it).
+  EXPECT_EQ(testing::errors(testing::load("1980-05-27Tx = 1\n")).at(0),
+            "test.toml:1:1: error: 1980-05-27Tx: unknown key; allowed here: settings, gateways, "
+            "upstreams");
+}
+
+}  // namespace
+}  // namespace ringway::config
