@@ -78,8 +78,11 @@ std::vector<int> connect_share(const WorkerContext& context, ThreadCounters& cou
       }
     }
   }
-  for (const Pending& p : pending)
+  // Still connecting when the run ended: that is a connect that did not finish in time.
+  for (const Pending& p : pending) {
+    counters.add_error(ErrorCause::ConnectTimeout);
     ::close(p.fd);
+  }
   ::close(epoll_fd);
   return connected;
 }

@@ -133,7 +133,11 @@ void hold_worker(const WorkerContext& context, ThreadCounters& counters, RunCont
     }
   }
   for (HeldConnection& c : held) {
-    if (c.fd >= 0) close_connection(c.fd, counters);
+    if (c.fd < 0) continue;
+    // Set-up cut short by the end of the run: those never became held connections.
+    if (c.step == HoldStep::Connecting) counters.add_error(ErrorCause::ConnectTimeout);
+    if (c.step == HoldStep::Probing) counters.add_error(ErrorCause::Timeout);
+    close_connection(c.fd, counters);
   }
   ::close(epoll_fd);
 }

@@ -19,7 +19,8 @@ struct StreamConnection {
   int fd = -1;
   bool want_write = false;
   bool want_read = false;
-  bool runnable = false;  // a burst ended without EAGAIN: continue without waiting for epoll
+  bool runnable = false;       // a burst ended without EAGAIN: continue without waiting for epoll
+  uint64_t last_progress = 0;  // when a byte last moved: a stalled target is an error, not 0
 };
 
 // One burst in each wanted direction. Returns false when the connection died.
@@ -35,6 +36,7 @@ bool pump(StreamConnection& c, std::vector<char>& buffer, ThreadCounters& counte
         return false;
       }
       counters.bytes_sent.fetch_add(static_cast<uint64_t>(n), std::memory_order_relaxed);
+      c.last_progress = now_ns();
       if (i == kBurst - 1) c.runnable = true;
     }
   }
@@ -52,6 +54,7 @@ bool pump(StreamConnection& c, std::vector<char>& buffer, ThreadCounters& counte
         return false;
       }
       counters.bytes_received.fetch_add(static_cast<uint64_t>(n), std::memory_order_relaxed);
+      c.last_progress = now_ns();
       if (i == kBurst - 1) c.runnable = true;
     }
   }
@@ -75,6 +78,7 @@ void stream_worker(const WorkerContext& context, ThreadCounters& counters, RunCo
     c.want_write = o.direction != Direction::Down;
     c.want_read = o.direction != Direction::Up;
     c.runnable = true;
+    c.last_progress = now_ns();
     epoll_event ev{};
     // Edge-triggered: a wake-up means "new room or new data"; pump() runs until EAGAIN or marks
     // the connection runnable, so no edge is lost.
@@ -85,6 +89,8 @@ void stream_worker(const WorkerContext& context, ThreadCounters& counters, RunCo
   // In "up" mode nothing is read; a peer that closes only shows up as a failed send.
   size_t alive = connections.size();
   epoll_event events[64];
+  const auto timeout_ns = static_cast<uint64_t>(o.timeout_s * 1e9);
+  uint64_t next_scan = now_ns() + 100'000'000;
   while (!control.stopping() && alive > 0) {
     bool any_runnable = false;
     for (auto& c : connections)
@@ -95,6 +101,19 @@ void stream_worker(const WorkerContext& context, ThreadCounters& counters, RunCo
     for (auto& c : connections) {
       if (c.fd < 0 || !c.runnable) continue;
       if (!pump(c, buffer, counters)) {
+        close_connection(c.fd, counters);
+        c.fd = -1;
+        --alive;
+      }
+    }
+    // A connection that moved nothing for --timeout is stuck (a forwarder that stopped
+    // forwarding): counted as a timeout and closed, so the stall shows up in the errors.
+    uint64_t now = now_ns();
+    if (now < next_scan) continue;
+    next_scan = now + 100'000'000;
+    for (auto& c : connections) {
+      if (c.fd >= 0 && now - c.last_progress > timeout_ns) {
+        counters.add_error(ErrorCause::Timeout);
         close_connection(c.fd, counters);
         c.fd = -1;
         --alive;
