@@ -169,7 +169,7 @@ bool append_command(AccessLogCommand c, const engine::SessionRecord& r, std::str
     case AccessLogCommand::UpstreamWireBytesReceived:
       append_number(r.bytes_from_upstream, out);
       return true;
-    case AccessLogCommand::Duration:
+    case AccessLogCommand::DurationMs:
       append_number(duration_ms(r), out);
       return true;
     case AccessLogCommand::ResponseFlags:

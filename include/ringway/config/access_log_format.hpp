@@ -41,9 +41,10 @@ enum class AccessLogCommand : uint8_t {
   BytesSent,                           // bytes sent to downstream
   UpstreamWireBytesSent,               // bytes written to upstream
   UpstreamWireBytesReceived,           // bytes received from upstream
-  Duration,                            // milliseconds from accept to close
-  ResponseFlags,                       // see the table at the top of this file
-  ConnectionTerminationDetails,        // Ringway's end-reason word: normal, upstream_refused, ...
+  // %DURATION%: milliseconds from accept to close ("Duration" would shadow config::Duration)
+  DurationMs,
+  ResponseFlags,                 // see the table at the top of this file
+  ConnectionTerminationDetails,  // Ringway's end-reason word: normal, upstream_refused, ...
   kCount,
 };
 

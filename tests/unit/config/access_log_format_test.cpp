@@ -30,7 +30,7 @@ TEST(AccessLogFormat, NamesAreEnvoys) {
   EXPECT_EQ(command_name(AccessLogCommand::ConnectionTerminationDetails),
             "CONNECTION_TERMINATION_DETAILS");
   EXPECT_TRUE(command_is_numeric(AccessLogCommand::BytesSent));
-  EXPECT_TRUE(command_is_numeric(AccessLogCommand::Duration));
+  EXPECT_TRUE(command_is_numeric(AccessLogCommand::DurationMs));
   EXPECT_FALSE(command_is_numeric(AccessLogCommand::UpstreamHost));
   EXPECT_FALSE(command_is_numeric(AccessLogCommand::ResponseFlags));
 }
