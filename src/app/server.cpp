@@ -14,6 +14,7 @@
 
 #include <fmt/format.h>
 
+#include "ringway/app/access_log.hpp"
 #include "ringway/app/admin.hpp"
 #include "ringway/app/notify.hpp"
 #include "ringway/core/log.hpp"
@@ -112,7 +113,15 @@ int run_server(const config::Config& config) {
     return code == EPERM || code == ENOSYS ? engine::Engine::kExitIoUringUnavailable
                                            : kExitStartFailure;
   }
+  // Declared before the engine so it is destroyed after it: workers call its sink until joined.
+  auto opened = AccessLog::open(config);
+  if (!opened) {
+    log::error("{}", opened.error().message);
+    return kExitStartFailure;
+  }
+  std::unique_ptr<AccessLog> access_log = std::move(opened.value());
   std::unique_ptr<engine::Engine> engine = std::move(created.value());
+  if (!access_log->empty()) engine->set_session_sink(access_log->sink());
   if (auto started = engine->start(); !started) {
     log::error("{}", started.error().message);
     return kExitStartFailure;
@@ -188,6 +197,7 @@ int run_server(const config::Config& config) {
   if (admin) admin->stop();
   admin.reset();
   engine.reset();
+  access_log->stop();  // last flush of the access logs
   return 0;
 }
 
