@@ -15,6 +15,7 @@ namespace ringway::app {
 namespace {
 
 constexpr size_t kMaxSessionsPerWorker = 256;
+constexpr size_t kHandlerThreads = 2;
 constexpr std::chrono::milliseconds kSocketsTimeout{2000};
 
 class HttpAdminServer final : public AdminServer {
@@ -24,6 +25,9 @@ class HttpAdminServer final : public AdminServer {
   ~HttpAdminServer() override { stop(); }
 
   Result<void> bind(const config::Admin& admin) {
+    // Two handler threads are plenty for an operator's curl and a Prometheus scraper; httplib's
+    // default pool (8 or more threads) would only cost memory.
+    server_.new_task_queue = [] { return new httplib::ThreadPool(kHandlerThreads); };
     install_routes();
     auto address = net::SocketAddress::parse(admin.bind_address, admin.bind_port);
     if (!address) return address.error();
