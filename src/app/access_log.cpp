@@ -358,7 +358,7 @@ Result<std::unique_ptr<AccessLog>> AccessLog::open(const config::Config& config)
 
 AccessLog::~AccessLog() {
   stop();
-  flush_all();  // records that arrived after stop()
+  flush_all(true);  // records that arrived after stop()
   for (auto& f : files_) {
     if (f->fd >= 0) ::close(f->fd);
   }
@@ -422,18 +422,18 @@ void AccessLog::flusher_loop() {
     wake_ = false;
     wake_pending_.store(false, std::memory_order_release);
     lock.unlock();
-    flush_all();
+    flush_all(last);
     if (last) return;
     lock.lock();
   }
 }
 
-void AccessLog::flush_all() {
+void AccessLog::flush_all(bool final) {
   for (auto& f : files_)
-    flush(*f);
+    flush(*f, final);
 }
 
-void AccessLog::flush(File& file) {
+void AccessLog::flush(File& file, bool final) {
   uint64_t dropped = 0;
   {
     // Swap, not copy: the workers get the flusher's emptied buffer (capacity kept) back.
@@ -441,10 +441,15 @@ void AccessLog::flush(File& file) {
     file.in_flight.swap(file.buffer);
     dropped = file.dropped;
   }
-  if (dropped != file.dropped_reported) {
+  // At most one warning a second per file (the flusher runs ten times a second), and the
+  // final count at stop.
+  const auto now = std::chrono::steady_clock::now();
+  if (dropped != file.dropped_reported &&
+      (final || now - file.dropped_reported_at >= std::chrono::seconds(1))) {
     log::warning("access log {}: {} lines dropped so far: the file is not keeping up", file.path,
                  dropped);
     file.dropped_reported = dropped;
+    file.dropped_reported_at = now;
   }
   size_t done = 0;
   while (done < file.in_flight.size()) {

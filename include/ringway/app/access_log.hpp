@@ -98,7 +98,8 @@ class AccessLog {
     std::string in_flight;          // the flusher's side of the swap (only the flusher touches it)
     uint64_t dropped = 0;           // guarded by `mutex`
     uint64_t dropped_reported = 0;  // flusher only
-    bool write_failing = false;     // flusher only: log a failure once, and the recovery
+    std::chrono::steady_clock::time_point dropped_reported_at{};  // flusher only
+    bool write_failing = false;  // flusher only: log a failure once, and the recovery
   };
   struct Sink {
     AccessLogFormatter formatter;
@@ -111,8 +112,9 @@ class AccessLog {
 
   AccessLog() = default;
   void flusher_loop();
-  void flush_all();
-  void flush(File& file);
+  // `final`: the last flush at stop, which reports a dropped-line count without rate limit.
+  void flush_all(bool final);
+  void flush(File& file, bool final);
   void request_flush();
 
   std::vector<std::unique_ptr<File>> files_;
