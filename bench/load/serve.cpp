@@ -2,6 +2,7 @@
 // epoll instance (no shared state, no locks). Modes: echo (send back what arrives), sink (read
 // and drop) and source (send forever). Level-triggered with one read or write per wake-up keeps
 // many connections fair without an EAGAIN round trip per event.
+#include <arpa/inet.h>
 #include <errno.h>
 #include <signal.h>
 #include <sys/epoll.h>
@@ -185,6 +186,9 @@ int run_serve(const Options& options) {
       return 1;
     }
     listeners.push_back(fd);
+    // Port 0: the kernel picked a port for the first socket; the others must share it, or each
+    // thread would listen somewhere else.
+    if (i == 0) ::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length);
   }
   struct sigaction action {};
   action.sa_handler = on_signal;
@@ -200,8 +204,19 @@ int run_serve(const Options& options) {
   const char* mode = options.mode == ServeMode::Echo   ? "echo"
                      : options.mode == ServeMode::Sink ? "sink"
                                                        : "source";
-  fmt::print(stderr, "ringway-load: serve {} listening on {} ({} threads)\n", mode, options.target,
-             threads);
+  char host[INET6_ADDRSTRLEN] = "?";
+  const void* raw =
+      address.ss_family == AF_INET6
+          ? static_cast<const void*>(&reinterpret_cast<sockaddr_in6*>(&address)->sin6_addr)
+          : static_cast<const void*>(&reinterpret_cast<sockaddr_in*>(&address)->sin_addr);
+  ::inet_ntop(address.ss_family, raw, host, sizeof(host));
+  const uint16_t port =
+      ntohs(address.ss_family == AF_INET6 ? reinterpret_cast<sockaddr_in6*>(&address)->sin6_port
+                                          : reinterpret_cast<sockaddr_in*>(&address)->sin_port);
+  // The actual address: with port 0 this is the only way a caller learns where to connect.
+  fmt::print(stderr, "ringway-load: serve {} listening on {}{}{}:{} ({} threads)\n", mode,
+             address.ss_family == AF_INET6 ? "[" : "", host,
+             address.ss_family == AF_INET6 ? "]" : "", port, threads);
   const uint64_t end =
       options.duration_s > 0 ? now_ns() + static_cast<uint64_t>(options.duration_s * 1e9) : 0;
   while (!g_stop.load()) {
