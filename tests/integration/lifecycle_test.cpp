@@ -5,7 +5,9 @@
 #include <signal.h>
 
 #include <toml++/toml.h>
-#include <regex>
+#include <algorithm>
+#include <cctype>
+#include <sstream>
 
 #include "fixture.hpp"
 #include "scripted_peer.hpp"
@@ -17,6 +19,41 @@ constexpr uint64_t kMiB = 1024 * 1024;
 
 std::string example_path(const std::string& name) {
   return source_root() + "/conf/examples/" + name;
+}
+
+// A log line that mentions force-closing (any spelling: "force-closed", "force closed",
+// "forced close") together with the number 1 as a word of its own.
+bool reports_force_closed_one(const std::string& log) {
+  std::istringstream in(log);
+  std::string line;
+  while (std::getline(in, line)) {
+    std::string lower(line);
+    std::transform(lower.begin(), lower.end(), lower.begin(),
+                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    if (lower.find("force") == std::string::npos || lower.find("close") == std::string::npos) {
+      continue;
+    }
+    for (size_t i = lower.find('1'); i != std::string::npos; i = lower.find('1', i + 1)) {
+      bool alone_before = i == 0 || !std::isalnum(static_cast<unsigned char>(lower[i - 1]));
+      bool alone_after =
+          i + 1 == lower.size() || !std::isalnum(static_cast<unsigned char>(lower[i + 1]));
+      if (alone_before && alone_after) return true;
+    }
+  }
+  return false;
+}
+
+// "PATH:LINE:COL: error" somewhere in `text`, COL being a number.
+bool has_position(const std::string& text, const std::string& path, int line) {
+  std::string prefix = path + ":" + std::to_string(line) + ":";
+  for (size_t at = text.find(prefix); at != std::string::npos; at = text.find(prefix, at + 1)) {
+    size_t p = at + prefix.size();
+    size_t digits = p;
+    while (digits < text.size() && std::isdigit(static_cast<unsigned char>(text[digits])))
+      ++digits;
+    if (digits > p && text.compare(digits, 8, ": error:") == 0) return true;
+  }
+  return false;
 }
 
 class LifecycleTest : public ProxyTest {
@@ -121,11 +158,8 @@ TEST_F(LifecycleTest, ShortDrainForceClosesAndCounts) {
   ASSERT_TRUE(code.has_value()) << "no exit (signal " << proxy().term_signal() << ")";
   EXPECT_EQ(*code, 0);
   std::string err = proxy().stderr_text();
-  static const std::regex counted(
-      R"((force[- _]?closed[^\n]*\b1\b)|(\b1\b[^\n]*force[- _]?closed))", std::regex::icase);
-  EXPECT_TRUE(std::regex_search(err, counted))
-      << "no force-closed count of 1 in the daemon's log:\n"
-      << err;
+  EXPECT_TRUE(reports_force_closed_one(err)) << "no force-closed count of 1 in the daemon's log:\n"
+                                             << err;
 }
 
 TEST(CliTest, CheckAcceptsTheKeepaliveExample) {
@@ -152,9 +186,7 @@ TEST(CliTest, CheckRejectsABrokenFileWithLineAndColumn) {
                                "static.hosts = [ { addr = \"127.0.0.1\", port = 9000 } ]\n");
   CommandResult r = run_command({ringway_bin(), "--check", "-c", path}, scaled(Millis(10000)));
   EXPECT_EQ(r.exit_code, 78) << r.err;
-  std::regex where(std::regex_replace(path, std::regex(R"([.^$|()\[\]{}*+?\\])"), R"(\$&)") +
-                   R"(:6:[0-9]+: error)");
-  EXPECT_TRUE(std::regex_search(r.err, where)) << "no FILE:6:COL: error in:\n" << r.err;
+  EXPECT_TRUE(has_position(r.err, path, 6)) << "no FILE:6:COL: error in:\n" << r.err;
 }
 
 // Accepts a level/name written as a number or as its symbolic name.

@@ -7,12 +7,12 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cctype>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
-#include <regex>
 #include <sstream>
 #include <thread>
 
@@ -122,31 +122,50 @@ std::string RingwayProcess::stderr_text() const {
   return stderr_path_.empty() ? std::string() : read_file(stderr_path_);
 }
 
+// Splits "127.0.0.1:41234" or "[::1]:41234" (followed by anything) into an Endpoint.
+static bool parse_endpoint(const std::string& text, Endpoint& out) {
+  std::string token = text.substr(0, text.find_first_of(" \t"));
+  size_t colon = token.rfind(':');
+  if (colon == std::string::npos || colon + 1 >= token.size()) return false;
+  std::string host = token.substr(0, colon);
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
+    host = host.substr(1, host.size() - 2);
+  }
+  int port = std::atoi(token.c_str() + colon + 1);
+  if (host.empty() || port <= 0 || port > 65535) return false;
+  out = Endpoint{host, static_cast<uint16_t>(port)};
+  return true;
+}
+
 void RingwayProcess::parse_startup_lines(const std::string& text) {
   // "ringway info: gateway default.tcp listening on 127.0.0.1:41234 (workers 2, ...)"
-  static const std::regex gateway_re(
-      R"(gateway (\S+) listening on (\[[0-9a-fA-F:.]+\]|[0-9.]+):([0-9]+))");
-  static const std::regex admin_re(R"(admin listening on (\[[0-9a-fA-F:.]+\]|[0-9.]+):([0-9]+))");
+  // "ringway info: admin listening on 127.0.0.1:8081"
+  static const std::string kListening = " listening on ";
   std::istringstream in(text);
   std::string line;
   while (std::getline(in, line)) {
-    std::smatch m;
-    if (std::regex_search(line, m, gateway_re)) {
-      std::string host = m[2].str();
-      if (host.front() == '[') host = host.substr(1, host.size() - 2);
-      gateways_[m[1].str()] = Endpoint{host, static_cast<uint16_t>(std::stoi(m[3].str()))};
-    } else if (std::regex_search(line, m, admin_re)) {
-      admin_port_ = static_cast<uint16_t>(std::stoi(m[2].str()));
+    size_t at = line.find(kListening);
+    if (at == std::string::npos) continue;
+    Endpoint ep;
+    if (!parse_endpoint(line.substr(at + kListening.size()), ep)) continue;
+    size_t gw = line.rfind("gateway ", at);
+    if (gw != std::string::npos) {
+      gateways_[line.substr(gw + 8, at - gw - 8)] = ep;
+    } else if (line.compare(at >= 5 ? at - 5 : 0, 5, "admin") == 0) {
+      admin_port_ = ep.port;
     }
   }
 }
 
+// A line ending in the word "ready" (the daemon's last start-up line).
 static bool has_ready_line(const std::string& text) {
-  static const std::regex ready_re(R"(\bready$)");
   std::istringstream in(text);
   std::string line;
   while (std::getline(in, line)) {
-    if (std::regex_search(line, ready_re)) return true;
+    if (line.size() < 5 || line.compare(line.size() - 5, 5, "ready") != 0) continue;
+    if (line.size() == 5) return true;
+    char before = line[line.size() - 6];
+    if (!std::isalnum(static_cast<unsigned char>(before)) && before != '_') return true;
   }
   return false;
 }
