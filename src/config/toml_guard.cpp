@@ -18,6 +18,12 @@ bool is_ascii(char c) {
   return (static_cast<unsigned char>(c) & 0x80) == 0;
 }
 
+// What ends a bare value for toml++ (is_value_terminator, ASCII part).
+bool is_terminator(char c) {
+  return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == ']' || c == '}' || c == ',' ||
+         c == '#';
+}
+
 bool is_digit(char c) {
   return c >= '0' && c <= '9';
 }
@@ -72,10 +78,20 @@ std::optional<Hazard> find_parser_hazard(std::string_view text) {
     switch (in) {
       case In::Code:
         if (!is_ascii(c)) return Hazard{here, kNonAscii};
-        if (is_digit(c) &&
-            (after_equals || (expect_value && !containers.empty() && containers.back() == '[')) &&
-            is_date_t_without_time(text, i)) {
-          return Hazard{{line, column + 11}, kDateTime};
+        if (after_equals || (expect_value && !containers.empty() && containers.back() == '[')) {
+          if (is_digit(c) && is_date_t_without_time(text, i)) {
+            return Hazard{{line, column + 11}, kDateTime};
+          }
+          // A value that is not a string, array or table is scanned by toml++ up to the next
+          // value terminator, quotes included ("3\"x\"" is one bare value to it), asking
+          // is_value_terminator() of every character.
+          if (c != '"' && c != '\'' && c != '[' && c != '{' && c != ' ' && c != '\t') {
+            for (size_t j = i; j < text.size() && !is_terminator(text[j]); ++j) {
+              if (!is_ascii(text[j])) {
+                return Hazard{{line, column + static_cast<uint32_t>(j - i)}, kNonAscii};
+              }
+            }
+          }
         }
         if (c != ' ' && c != '\t' && c != '\r') after_equals = c == '=';
         if (c == '[' && line_start && containers.empty()) {

@@ -21,7 +21,8 @@ struct Hazard {
 //    assertion (an assumption, with NDEBUG under clang) in parse_key;
 //  - a non-ASCII code point where toml++ asks "is this whitespace?": its generated
 //    is_non_ascii_horizontal_whitespace() reaches __builtin_unreachable() for most code points
-//    from U+00A1 to U+0499 and U+2CFE to U+30F7. It asks outside strings and comments, and in
+//    from U+00A1 to U+0499 and U+2CFE to U+30F7. It asks outside strings and comments, for
+//    every character of a bare value (number, boolean, date: quotes do not end one), and in
 //    multi-line basic strings right after a backslash (or a line-ending backslash);
 //  - '}' where an array expects a value ("[ }", "[1, }"): an assertion in parse_value;
 //  - a date-time value whose 'T' is not followed by a digit ("1980-05-27Tx"): an assertion in

@@ -501,3 +501,20 @@ TEST(Loader, DateTimeWithoutATimeIsAnErrorNotACrash) {
 
 }  // namespace
 }  // namespace ringway::config
+
+namespace ringway::config {
+namespace {
+
+// toml++ reads a bare value (number, boolean, date) up to a terminator, quotes included, and
+// asks whether each character is whitespace (found by the fuzzer: "3\"...ů").
+TEST(Loader, NonAsciiInsideABareValueIsAnErrorNotACrash) {
+  const std::vector<std::string> expected = {
+      "test.toml:1:16: error: invalid TOML: a non-ASCII character outside a string or comment"};
+  EXPECT_EQ(testing::messages(testing::load("thc =3\"TCP_KPI3\xC5\xAF\"\n")), expected);
+  EXPECT_EQ(testing::messages(testing::load("a = [1, truex\"\xC5\xAF\"]\n")),
+            (std::vector<std::string>{"test.toml:1:15: error: invalid TOML: a non-ASCII "
+                                      "character outside a string or comment"}));
+}
+
+}  // namespace
+}  // namespace ringway::config
