@@ -299,7 +299,6 @@ void PeerHost::step_read(Conn& c, bool ignore_rate) {
     if (errno == EAGAIN || errno == EINTR) return;
     c.rec.reset = (errno == ECONNRESET || errno == EPIPE);
     if (!c.rec.reset) c.rec.error = errno;
-    c.rec.eof_before_reset = c.rec.eof;
     note_end(c.rec);
     finish(c, false);
     return;
@@ -326,7 +325,6 @@ void PeerHost::step_write(Conn& c) {
     if (n < 0) {
       c.rec.reset = (errno == ECONNRESET || errno == EPIPE);
       if (!c.rec.reset) c.rec.error = errno;
-      c.rec.eof_before_reset = c.rec.eof;
       note_end(c.rec);
       finish(c, false);
       return;
@@ -401,8 +399,13 @@ void PeerHost::step(Conn& c, uint32_t events) {
     int soerr = 0;
     socklen_t sl = sizeof(soerr);
     ::getsockopt(c.fd, SOL_SOCKET, SO_ERROR, &soerr, &sl);
-    c.rec.reset = soerr == ECONNRESET || soerr == EPIPE || soerr == 0;
-    if (soerr != 0 && !c.rec.reset) c.rec.error = soerr;
+    if (soerr == 0) {
+      c.rec.eof = true;  // a hang-up without error: both directions shut down in order
+    } else if (soerr == ECONNRESET || soerr == EPIPE) {
+      c.rec.reset = true;
+    } else {
+      c.rec.error = soerr;
+    }
     note_end(c.rec);
     finish(c, false);
     return;

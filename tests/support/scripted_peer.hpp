@@ -59,8 +59,6 @@ struct PeerScript {
   static PeerScript RstAfter(uint64_t n) { return PeerScript{.rst_after = n}; }
   // Sends n bytes and FIN, then keeps reading until the peer's FIN.
   static PeerScript FinAfter(uint64_t n, uint64_t seed) { return Source(n, seed); }
-  // Connects and stays silent (sends nothing, reads until EOF): an idle session.
-  static PeerScript Idle() { return PeerScript{}; }
 };
 
 // What happened on one connection (a snapshot; the host thread updates its own copy).
@@ -71,10 +69,9 @@ struct ConnRecord {
   uint64_t recv_digest = 0;
   uint64_t bytes_sent = 0;
   uint64_t sent_digest = 0;
-  bool eof = false;    // the peer's FIN arrived (read returned 0)
-  bool reset = false;  // ECONNRESET or EPIPE
-  int error = 0;       // another errno that ended the connection
-  bool eof_before_reset = false;
+  bool eof = false;              // the peer's FIN arrived (read returned 0)
+  bool reset = false;            // ECONNRESET or EPIPE
+  int error = 0;                 // another errno that ended the connection
   bool send_done = false;        // every byte sent and FIN sent (when the script sends FIN)
   bool closed = false;           // our fd is closed
   Clock::time_point ended_at{};  // first EOF, RST or error

@@ -71,10 +71,6 @@ Fd listen_tcp(const std::string& host, int backlog, uint16_t* port_out) {
   return fd;
 }
 
-void set_nonblocking(int fd) {
-  ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK);
-}
-
 void set_linger_zero(int fd) {
   linger lg{1, 0};
   ::setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
@@ -141,20 +137,6 @@ bool write_all(int fd, const void* data, size_t len, Millis timeout) {
     len -= static_cast<size_t>(n);
   }
   return true;
-}
-
-const char* to_string(StreamEnd e) {
-  switch (e) {
-    case StreamEnd::Eof:
-      return "EOF";
-    case StreamEnd::Reset:
-      return "RST (ECONNRESET)";
-    case StreamEnd::OtherError:
-      return "error";
-    case StreamEnd::Timeout:
-      return "timeout";
-  }
-  return "?";
 }
 
 StreamEnd drain_until_end(int fd, Millis timeout, uint64_t* bytes_out) {

@@ -56,7 +56,6 @@ uint16_t local_port(int fd);
 // Blocking connect with a deadline; an invalid Fd on failure (errno_out gets the cause).
 Fd connect_tcp(const Endpoint& ep, Millis timeout, int* errno_out = nullptr);
 
-void set_nonblocking(int fd);
 // Abortive close: SO_LINGER {1, 0} makes close() send RST instead of FIN.
 void set_linger_zero(int fd);
 
@@ -65,7 +64,6 @@ bool write_all(int fd, const void* data, size_t len, Millis timeout);
 
 // How a read loop ended.
 enum class StreamEnd { Eof, Reset, OtherError, Timeout };
-const char* to_string(StreamEnd e);
 // Reads and discards until EOF, an error or the deadline; `bytes_out` gets the byte count.
 StreamEnd drain_until_end(int fd, Millis timeout, uint64_t* bytes_out = nullptr);
 
