@@ -141,13 +141,12 @@ TEST_F(LifecycleTest, ShortDrainForceClosesAndCounts) {
   ASSERT_TRUE(client_.wait([&](auto& rs) { return rs.size() > id && rs[id].bytes_received == 100; },
                            scaled(Millis(5000))));
   ASSERT_TRUE(wait_metric("ringway_downstream_connections_active", kGw, 1, scaled(Millis(2000))));
+  EXPECT_EQ(http_get(admin_port(), "/ready", scaled(Millis(2000))).status, 200);
   proxy().signal(SIGTERM);
   auto term_at = Clock::now();
   // /ready answers 503 while draining.
   HttpResponse ready = http_get(admin_port(), "/ready", scaled(Millis(500)));
-  if (ready.status != 0) {
-    EXPECT_EQ(ready.status, 503);
-  }
+  EXPECT_EQ(ready.status, 503) << "/ready while draining: " << ready.body;
   ASSERT_TRUE(client_.wait([&](auto& rs) { return rs[id].closed; }, scaled(Millis(5000))));
   double ms =
       std::chrono::duration<double, std::milli>(client_.record(id).ended_at - term_at).count();
