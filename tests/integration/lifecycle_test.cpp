@@ -144,8 +144,15 @@ TEST_F(LifecycleTest, ShortDrainForceClosesAndCounts) {
   EXPECT_EQ(http_get(admin_port(), "/ready", scaled(Millis(2000))).status, 200);
   proxy().signal(SIGTERM);
   auto term_at = Clock::now();
-  // /ready answers 503 while draining.
-  HttpResponse ready = http_get(admin_port(), "/ready", scaled(Millis(500)));
+  // /ready answers 503 once the signal is handled, for as long as the drain lasts (1 s here);
+  // polled, since the signal is handled asynchronously.
+  HttpResponse ready;
+  poll_until(
+      [&] {
+        ready = http_get(admin_port(), "/ready", scaled(Millis(500)));
+        return ready.status == 503;
+      },
+      scaled(Millis(500)), Millis(10));
   EXPECT_EQ(ready.status, 503) << "/ready while draining: " << ready.body;
   ASSERT_TRUE(client_.wait([&](auto& rs) { return rs[id].closed; }, scaled(Millis(5000))));
   double ms =
