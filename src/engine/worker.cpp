@@ -264,9 +264,10 @@ void Worker::dispatch(const io_uring_cqe* cqe) {
     // Should never happen (a slot is freed only with nothing in flight); dropped and counted,
     // but a buffer it carries is still returned to the pool.
     worker_stats_.add(WorkerStat::stale_completions_total);
-    if ((flags & IORING_CQE_F_BUFFER) != 0) {
-      pool_->on_recv_done(true);
-      pool_->recycle(static_cast<uint16_t>(flags >> IORING_CQE_BUFFER_SHIFT));
+    if (t.op == Op::Recv) {
+      const bool took = (flags & IORING_CQE_F_BUFFER) != 0;
+      pool_->on_recv_done(took);
+      if (took) pool_->recycle(static_cast<uint16_t>(flags >> IORING_CQE_BUFFER_SHIFT));
     }
     return;
   }
