@@ -142,7 +142,7 @@ class Worker {
   void rearm_starved();
   void schedule_idle(uint32_t slot, int64_t at_ms);
   void on_idle_timer(uint32_t slot, uint16_t generation);
-  void emit_record(Session& s);
+  void emit_record(uint32_t slot, Session& s);
 
   const EngineShared& shared_;
   const uint32_t index_;
@@ -161,6 +161,10 @@ class Worker {
   TimerWheel timers_;
   std::vector<Balancer> balancers_;
   std::deque<uint64_t> starved_;  // tags (slot, generation, dir) waiting for a buffer
+  // Downstream peer addresses by slot, kept only when an access log wants them: read at accept,
+  // because by the time the session ends the peer may be gone and getpeername() fails. Kept
+  // out of Session so that sessions without an access log stay small.
+  std::vector<net::SocketAddress> downstream_peers_;
   int wake_fd_ = -1;
   uint32_t worker_ops_ = 0;  // accepts and accept cancels in flight
   bool wake_armed_ = false;

@@ -51,6 +51,9 @@ void Worker::on_new_connection(uint32_t gateway, int fd) {
   s.downstream_fd = fd;
   s.accepted_ms = s.last_activity_ms = now_ms_;
   if (shared_.sink) {
+    if (downstream_peers_.size() <= slot) downstream_peers_.resize(slot + 1);
+    auto peer = net::SocketAddress::peer_of(fd);
+    downstream_peers_[slot] = peer ? *peer : net::SocketAddress{};
     s.accepted_wall_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
                              std::chrono::system_clock::now().time_since_epoch())
                              .count();
@@ -530,7 +533,7 @@ void Worker::finish(uint32_t slot) {
     while (dd.queued_count > 0)
       pool_->recycle(queues_->pop(dd));
   }
-  if (shared_.sink) emit_record(s);
+  if (shared_.sink) emit_record(slot, s);
   if (s.upstream_fd >= 0) {
     if (s.rst_upstream) set_linger_zero(s.upstream_fd);
     ::close(s.upstream_fd);
@@ -568,12 +571,12 @@ void Worker::on_idle_timer(uint32_t slot, uint16_t generation) {
   }
 }
 
-void Worker::emit_record(Session& s) {
+void Worker::emit_record(uint32_t slot, Session& s) {
   SessionRecord r;
   r.worker = index_;
   r.gateway = shared_.gateway_ids[s.gateway];
   r.upstream = shared_.upstream_ids[s.upstream];
-  if (auto peer = net::SocketAddress::peer_of(s.downstream_fd)) r.downstream_peer = *peer;
+  if (slot < downstream_peers_.size()) r.downstream_peer = downstream_peers_[slot];
   if (auto local = net::SocketAddress::local_of(s.downstream_fd)) r.downstream_local = *local;
   if (s.attempts > 0) r.upstream_host = shared_.upstreams[s.upstream].hosts[s.host];
   r.connect_attempts = s.attempts;

@@ -56,7 +56,7 @@ void Worker::answer_sockets(SocketsRequest& request) {
     Session& s = sessions_.at(slot);
     if (s.state != SessionState::Established) continue;
     sessions.push_back(fmt::format(
-        "{{\"gateway\":{},\"upstream\":{},\"worker\":{},\"downstream\":{},\"upstream\":{}}}",
+        "{{\"gateway\":{},\"upstream_id\":{},\"worker\":{},\"downstream\":{},\"upstream\":{}}}",
         json_string(shared_.gateway_ids[s.gateway]), json_string(shared_.upstream_ids[s.upstream]),
         index_, side(s.downstream_fd), side(s.upstream_fd)));
   }

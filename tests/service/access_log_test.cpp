@@ -120,7 +120,7 @@ TEST_F(AccessLogServiceTest, RefusedUpstreamLogsUpstreamRefusedWithUF) {
   ASSERT_NE(refusing.port(), 0);
   ASSERT_TRUE(start_with(refusing.port(), "60s"));
   const Endpoint gw = proxy_->gateway("default.tcp");
-  const size_t id = client_.connect(gw, PeerScript::Idle());
+  const size_t id = client_.connect(gw, PeerScript::Sink());
   ASSERT_TRUE(
       client_.wait([](auto& rs) { return rs.size() == 1 && rs[0].ended(); }, scaled(Millis(10000))))
       << describe(client_.record(id));
@@ -142,7 +142,7 @@ TEST_F(AccessLogServiceTest, IdleSessionLogsIdleTimeoutWithSI) {
   ASSERT_TRUE(start_with(up_port, "1s"));
   const Endpoint gw = proxy_->gateway("default.tcp");
   const auto connected_at = Clock::now();
-  const size_t id = client_.connect(gw, PeerScript::Idle());
+  const size_t id = client_.connect(gw, PeerScript::Sink());
   ASSERT_TRUE(
       client_.wait([](auto& rs) { return rs.size() == 1 && rs[0].ended(); }, scaled(Millis(10000))))
       << describe(client_.record(id));
