@@ -43,7 +43,7 @@ run_suites() {
 }
 
 build_dir build-test --buildtype=debugoptimized
-run_suites build-test unit integration fuzz
+run_suites build-test unit integration fuzz bench
 
 if [ "$sanitizers" -eq 1 ]; then
   CXX=clang++-14 build_dir build-asan --buildtype=debug -Db_sanitize=address,undefined \
