@@ -24,8 +24,8 @@ namespace ringway::engine {
 
 class BufferPool {
  public:
-  static constexpr uint32_t kSize = 16 * 1024;  // bytes per buffer (one recv at most)
-  static constexpr uint32_t kCount = 4096;      // buffers per worker: 64 MiB of address space
+  static constexpr uint32_t kSize = 32 * 1024;  // bytes per buffer (one recv at most)
+  static constexpr uint32_t kCount = 2048;      // buffers per worker: 64 MiB of address space
   static constexpr uint16_t kGroupId = 0;       // the buffer group id recvs select from
   static constexpr uint32_t kSlack = 8;         // extra buffers offered beyond the armed recvs
   // At most this many armed recvs are backed by a buffer in the ring. Thousands of idle sessions

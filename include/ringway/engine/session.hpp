@@ -20,7 +20,7 @@
 namespace ringway::engine {
 
 inline constexpr uint32_t kNoBuffer = UINT32_MAX;
-// Buffers gathered into one sendmsg: 16 x 16 KiB = 256 KiB per send, enough to amortise the
+// Buffers gathered into one sendmsg: 16 x 32 KiB = 512 KiB per send, enough to amortise the
 // call; more would grow every session's state for little gain.
 inline constexpr uint32_t kMaxSendIov = 16;
 
