@@ -283,7 +283,14 @@ void PeerHost::step_read(Conn& c, bool ignore_rate) {
       c.recv_hash.update(got);
       c.rec.bytes_received = c.recv_hash.size();
       c.rec.recv_digest = c.recv_hash.digest();
-      if (s.echo) c.out.insert(c.out.end(), got.begin(), got.end());
+      if (s.echo) {
+        // Drop the already-written front first, so a long echo does not keep it forever.
+        if (c.out_off > 0) {
+          c.out.erase(c.out.begin(), c.out.begin() + static_cast<ptrdiff_t>(c.out_off));
+          c.out_off = 0;
+        }
+        c.out.insert(c.out.end(), got.begin(), got.end());
+      }
       if (c.rec.bytes_received >= s.rst_after) {
         finish(c, true);
         return;
