@@ -4,8 +4,10 @@
 
 #include <algorithm>
 #include <limits>
+#include <tuple>
 
 #include "reader.hpp"
+#include "ringway/config/access_log_format.hpp"
 #include "ringway/config/socket_names.hpp"
 #include "ringway/config/suggest.hpp"
 #include "ringway/config/values.hpp"
@@ -74,6 +76,17 @@ constexpr std::string_view kRefKeys[] = {"name", "namespace"};
 
 // ---- options ----------------------------------------------------------------------------
 
+// An access-log format with an unknown or malformed %OPERATOR% is an error at load time, so
+// --check reports it instead of the daemon refusing to start.
+bool check_access_log_format(const std::string& format, const toml::node& node,
+                             const std::string& path, Diagnostics& diagnostics) {
+  const FormatParseResult parsed = parse_format(format);
+  if (parsed.ok) return true;
+  diagnostics.error(pos_of(node), path,
+                    fmt::format("{} (at offset {} of the string)", parsed.error, parsed.offset));
+  return false;
+}
+
 void load_file_sink(const toml::node& node, const std::string& path, Diagnostics& diagnostics,
                     SourcePos fallback, Gateway& gateway) {
   const toml::table* table = read_table(node, path, diagnostics);
@@ -98,14 +111,28 @@ void load_file_sink(const toml::node& node, const std::string& path, Diagnostics
   } else if (string_format != nullptr) {
     auto s = read_string(*string_format, r.path("stringFormat"), diagnostics);
     ok = ok && s.has_value();
-    if (s) sink.string_format = *s;
+    if (s) {
+      sink.string_format = *s;
+      ok = check_access_log_format(*s, *string_format, r.path("stringFormat"), diagnostics) && ok;
+    }
   } else if (json_format != nullptr) {
     sink.format = AccessLogFileSink::Format::Json;
     if (const auto* t = read_table(*json_format, r.path("jsonFormat"), diagnostics)) {
-      for (auto&& [key, value] : *t) {
-        auto s = read_string(value, join_path(r.path("jsonFormat"), key.str()), diagnostics);
+      // toml::table is a sorted map; the JSON keys are written in the file's order.
+      std::vector<std::pair<const toml::key*, const toml::node*>> entries;
+      for (auto&& [key, value] : *t)
+        entries.emplace_back(&key, &value);
+      std::sort(entries.begin(), entries.end(), [](const auto& a, const auto& b) {
+        const SourcePos pa = pos_of(*a.first), pb = pos_of(*b.first);
+        return std::tie(pa.line, pa.column) < std::tie(pb.line, pb.column);
+      });
+      for (const auto& [key, value] : entries) {
+        const std::string value_path = join_path(r.path("jsonFormat"), key->str());
+        auto s = read_string(*value, value_path, diagnostics);
         ok = ok && s.has_value();
-        if (s) sink.json_format.emplace_back(std::string(key.str()), *s);
+        if (!s) continue;
+        ok = check_access_log_format(*s, *value, value_path, diagnostics) && ok;
+        sink.json_format.emplace_back(std::string(key->str()), *s);
       }
     } else {
       ok = false;

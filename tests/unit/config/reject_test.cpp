@@ -498,5 +498,38 @@ TEST(Reject, NoGateways) {
                               "required (Ringway has nothing to listen on)"}));
 }
 
+TEST(Reject, UnknownAccessLogOperator) {
+  auto r = load(with(R"toml([[gateways.options.accessLoggingService.accessLog]]
+fileSink = { path = "/tmp/a.log", stringFormat = "%START_TIME% %NOPE%" }
+)toml"));
+  const auto e = errors(r);
+  ASSERT_EQ(e.size(), 1u);
+  EXPECT_EQ(e[0].rfind("test.toml:13:50: error: gateways[0].options.accessLoggingService."
+                       "accessLog[0].fileSink.stringFormat: unknown command operator %NOPE%",
+                       0),
+            0u)
+      << e[0];
+}
+
+TEST(Reject, JsonAccessLogKeysKeepFileOrderAndAreChecked) {
+  auto ok = load(with(R"toml([[gateways.options.accessLoggingService.accessLog]]
+fileSink = { path = "/tmp/a.log", jsonFormat = { zeta = "%BYTES_SENT%", alpha = "%DURATION%" } }
+)toml"));
+  ASSERT_TRUE(ok.ok());
+  const auto& sink = ok.config->gateways[0].access_logs.at(0);
+  ASSERT_EQ(sink.json_format.size(), 2u);
+  EXPECT_EQ(sink.json_format[0].first, "zeta");
+  EXPECT_EQ(sink.json_format[1].first, "alpha");
+
+  auto bad = load(with(R"toml([[gateways.options.accessLoggingService.accessLog]]
+fileSink = { path = "/tmp/a.log", jsonFormat = { a = "%BYTES%" } }
+)toml"));
+  const auto e = errors(bad);
+  ASSERT_EQ(e.size(), 1u);
+  EXPECT_NE(e[0].find("accessLog[0].fileSink.jsonFormat.a: unknown command operator %BYTES%"),
+            std::string::npos)
+      << e[0];
+}
+
 }  // namespace
 }  // namespace ringway::config
