@@ -126,7 +126,7 @@ perConnectionBufferLimitBytes = 1
 tcpKeepalive = {}
 accessLoggingService.accessLog = [
   { fileSink = { path = "/tmp/x", jsonFormat = {} } },
-  { fileSink = { path = "/tmp/y", jsonFormat = { "a key" = "%A%", b = "%B%" } } },
+  { fileSink = { path = "/tmp/y", jsonFormat = { "a key" = "%BYTES_SENT%", b = "%DURATION%" } } },
   { fileSink = { path = "/tmp/z" } },
 ]
 [gateways.tcpGateway.options]
