@@ -108,6 +108,19 @@ TEST_F(LifecycleTest, SigtermDrainsSessionsInFlight) {
       },
       scaled(Millis(15000)));
   ASSERT_TRUE(done);
+  // The downstreams being closed says nothing about the upstreams: the proxy forwards their
+  // last bytes and FIN after the downstream's, and the upstream peer's thread may still be
+  // reading them (seen under ASan). Wait for every session's upstream to see its FIN, with a
+  // deadline. The refusal probe above may have been accepted just before the listener closed;
+  // its upstream ends with a RST, so it is not counted.
+  ASSERT_TRUE(upstream_.wait(
+      [&](auto& rs) {
+        size_t finished = 0;
+        for (const auto& r : rs)
+          finished += (r.closed && r.eof && !r.reset) ? 1 : 0;
+        return finished >= kSessions;
+      },
+      scaled(Millis(15000))));
   auto downs = client_.records();
   auto ups = upstream_.records();
   for (size_t i = 0; i < kSessions; ++i) {
@@ -122,7 +135,13 @@ TEST_F(LifecycleTest, SigtermDrainsSessionsInFlight) {
         break;
       }
     }
-    EXPECT_TRUE(matched) << "session " << i << " lost bytes: " << describe(d);
+    EXPECT_TRUE(matched) << "session " << i << " lost bytes: " << describe(d) << "\nupstreams:\n"
+                         << [&] {
+                              std::string all;
+                              for (const auto& u : ups)
+                                all += describe(u) + "\n";
+                              return all;
+                            }();
   }
   auto code = proxy().wait_exit(scaled(Millis(10000)));
   ASSERT_TRUE(code.has_value()) << "no exit (signal " << proxy().term_signal() << ")";
