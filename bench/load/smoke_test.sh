@@ -34,10 +34,12 @@ start_backend() {  # $1 = mode; prints the port
   done
   fail "no backend for $mode"
 }
+# start_backend runs in a subshell here, so its pids+= is lost: record each pid in this shell,
+# or the backends outlive the test.
 read -r echo_port echo_pid < <(start_backend echo)
-read -r sink_port _ < <(start_backend sink)
-read -r source_port _ < <(start_backend source)
-pids+=("$echo_pid")
+read -r sink_port sink_pid < <(start_backend sink)
+read -r source_port source_pid < <(start_backend source)
+pids+=("$echo_pid" "$sink_pid" "$source_pid")
 common=(--duration 0.5 --json --no-progress --timeout "$((5 * scale))")
 
 # rr: requests flow, no errors, percentiles ordered; at most one message per connection is in
