@@ -31,10 +31,10 @@ class HttpAdminServer final : public AdminServer {
     install_routes();
     auto address = net::SocketAddress::parse(admin.bind_address, admin.bind_port);
     if (!address) return address.error();
-    int port = admin.bind_port == 0 ? server_.bind_to_any_port(admin.bind_address)
-                                    : (server_.bind_to_port(admin.bind_address, admin.bind_port)
-                                           ? admin.bind_port
-                                           : -1);
+    int port =
+        admin.bind_port == 0
+            ? server_.bind_to_any_port(admin.bind_address)
+            : (server_.bind_to_port(admin.bind_address, admin.bind_port) ? admin.bind_port : -1);
     if (port <= 0)
       return Error{EADDRINUSE, "admin endpoint: cannot listen on " + address->to_string()};
     auto bound = net::SocketAddress::parse(admin.bind_address, static_cast<uint16_t>(port));

@@ -1,8 +1,8 @@
 // Command-line entry: parse arguments (CLI11), load and check the config, then run or report.
 #include "ringway/app/cli.hpp"
 
-#include <CLI/CLI.hpp>
 #include <fmt/format.h>
+#include <CLI/CLI.hpp>
 
 #include <cstdio>
 #include <string>
@@ -20,12 +20,14 @@ constexpr const char* kDefaultConfigPath = RINGWAY_SYSCONFDIR "/ringway.toml";
 
 size_t count(const std::vector<config::Diagnostic>& ds, config::Diagnostic::Severity s) {
   size_t n = 0;
-  for (const auto& d : ds) n += d.severity == s ? 1 : 0;
+  for (const auto& d : ds)
+    n += d.severity == s ? 1 : 0;
   return n;
 }
 
 void print_diagnostics(const std::vector<config::Diagnostic>& ds) {
-  for (const auto& d : ds) std::fprintf(stderr, "%s\n", config::format(d).c_str());
+  for (const auto& d : ds)
+    std::fprintf(stderr, "%s\n", config::format(d).c_str());
 }
 
 // Loads the file and, for --check, also asks the kernel about every socket option. Prints every
@@ -36,7 +38,8 @@ std::optional<config::Config> load_and_check(const std::string& path, bool kerne
   if (loaded.ok() && kernel_trial) {
     config::Diagnostics trial(path);
     net::check_config(*loaded.config, trial);
-    for (auto& d : trial.take()) all.push_back(std::move(d));
+    for (auto& d : trial.take())
+      all.push_back(std::move(d));
   }
   print_diagnostics(all);
   if (count(all, config::Diagnostic::Severity::Error) > 0 || !loaded.ok()) return std::nullopt;
@@ -46,8 +49,9 @@ std::optional<config::Config> load_and_check(const std::string& path, bool kerne
 }  // namespace
 
 int cli_main(int argc, char** argv) {
-  CLI::App cli{"Ringway: a TCP forwarder on io_uring, configured like Gloo Gateway's Gateway and "
-               "Upstream resources."};
+  CLI::App cli{
+      "Ringway: a TCP forwarder on io_uring, configured like Gloo Gateway's Gateway and "
+      "Upstream resources."};
   std::string config_path = kDefaultConfigPath;
   bool check = false;
   bool print_config = false;

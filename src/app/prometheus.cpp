@@ -7,8 +7,8 @@ namespace ringway::app {
 namespace {
 
 void header(std::string& out, const engine::StatInfo& info) {
-  fmt::format_to(std::back_inserter(out), "# HELP ringway_{} {}\n# TYPE ringway_{} {}\n",
-                 info.name, info.help, info.name,
+  fmt::format_to(std::back_inserter(out), "# HELP ringway_{} {}\n# TYPE ringway_{} {}\n", info.name,
+                 info.help, info.name,
                  info.kind == engine::StatKind::Counter ? "counter" : "gauge");
 }
 

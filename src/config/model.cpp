@@ -18,7 +18,8 @@ void Diagnostics::error(SourcePos pos, std::string path, std::string message) {
 }
 
 void Diagnostics::warning(SourcePos pos, std::string path, std::string message) {
-  items_.push_back({Diagnostic::Severity::Warning, file_, pos, std::move(path), std::move(message)});
+  items_.push_back(
+      {Diagnostic::Severity::Warning, file_, pos, std::move(path), std::move(message)});
 }
 
 bool Diagnostics::has_errors() const {

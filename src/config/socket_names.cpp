@@ -48,8 +48,12 @@ const SocketOptionName kOptions[] = {
 
 }  // namespace
 
-std::span<const SocketLevelName> socket_levels() { return kLevels; }
-std::span<const SocketOptionName> socket_option_names() { return kOptions; }
+std::span<const SocketLevelName> socket_levels() {
+  return kLevels;
+}
+std::span<const SocketOptionName> socket_option_names() {
+  return kOptions;
+}
 
 std::optional<int> level_by_name(std::string_view name) {
   for (const auto& l : kLevels)

@@ -26,18 +26,27 @@ std::atomic<bool> g_journal_prefix{false};
 
 const char* level_word(Level level) {
   switch (level) {
-    case Level::Debug: return "debug";
-    case Level::Info: return "info";
-    case Level::Notice: return "notice";
-    case Level::Warning: return "warning";
-    case Level::Error: return "error";
+    case Level::Debug:
+      return "debug";
+    case Level::Info:
+      return "info";
+    case Level::Notice:
+      return "notice";
+    case Level::Warning:
+      return "warning";
+    case Level::Error:
+      return "error";
   }
   return "?";
 }
 }  // namespace
 
-void set_min_level(Level level) { g_min_level.store(level, std::memory_order_relaxed); }
-Level min_level() { return g_min_level.load(std::memory_order_relaxed); }
+void set_min_level(Level level) {
+  g_min_level.store(level, std::memory_order_relaxed);
+}
+Level min_level() {
+  return g_min_level.load(std::memory_order_relaxed);
+}
 
 void init_from_environment() {
   const char* journal = std::getenv("JOURNAL_STREAM");

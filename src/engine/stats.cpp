@@ -14,8 +14,14 @@ constexpr StatInfo kWorkerInfo[] = {RINGWAY_WORKER_STATS(RINGWAY_STAT_INFO)};
 #undef RINGWAY_STAT_INFO
 }  // namespace
 
-const StatInfo& info(GatewayStat s) { return kGatewayInfo[static_cast<size_t>(s)]; }
-const StatInfo& info(UpstreamStat s) { return kUpstreamInfo[static_cast<size_t>(s)]; }
-const StatInfo& info(WorkerStat s) { return kWorkerInfo[static_cast<size_t>(s)]; }
+const StatInfo& info(GatewayStat s) {
+  return kGatewayInfo[static_cast<size_t>(s)];
+}
+const StatInfo& info(UpstreamStat s) {
+  return kUpstreamInfo[static_cast<size_t>(s)];
+}
+const StatInfo& info(WorkerStat s) {
+  return kWorkerInfo[static_cast<size_t>(s)];
+}
 
 }  // namespace ringway::engine

@@ -13,8 +13,8 @@ struct Diagnostic {
   enum class Severity : uint8_t { Error, Warning };
   Severity severity = Severity::Error;
   std::string file;
-  SourcePos pos;      // {0,0} when the problem has no single place (e.g. "no gateways")
-  std::string path;   // dotted path, e.g. gateways[0].options.socketOptions[2].intValue
+  SourcePos pos;     // {0,0} when the problem has no single place (e.g. "no gateways")
+  std::string path;  // dotted path, e.g. gateways[0].options.socketOptions[2].intValue
   std::string message;
 };
 

@@ -99,8 +99,8 @@ struct AccessLogFileSink {
 // ---- Gateway ----------------------------------------------------------------------------
 struct TcpHost {
   std::string name;
-  ResourceRef upstream;           // destination.single.upstream
-  size_t upstream_index = 0;      // index into Config::upstreams, set when references resolve
+  ResourceRef upstream;       // destination.single.upstream
+  size_t upstream_index = 0;  // index into Config::upstreams, set when references resolve
 };
 
 struct TcpProxySettings {
@@ -113,7 +113,7 @@ struct Gateway {
   std::string bind_address;  // IPv4 or IPv6 literal; "::" is dual-stack
   uint16_t bind_port = 0;    // 0: the kernel picks one port, shared by every worker
   // options
-  std::vector<SocketOption> socket_options;  // raw, in file order
+  std::vector<SocketOption> socket_options;   // raw, in file order
   std::optional<TcpKeepalive> tcp_keepalive;  // extension: downstream keepalive in one table
   uint32_t per_connection_buffer_limit_bytes = kDefaultPerConnectionBufferLimitBytes;
   std::vector<AccessLogFileSink> access_logs;

@@ -3,18 +3,18 @@
 // values are Linux's (x86_64 and arm64 agree on all of them).
 #pragma once
 
+#include <cstdint>
 #include <optional>
 #include <span>
 #include <string>
-#include <cstdint>
 #include <string_view>
 
 namespace ringway::config {
 
 struct SocketOptionName {
-  std::string_view name;   // e.g. "TCP_KEEPIDLE"
-  int level;               // e.g. IPPROTO_TCP
-  int value;               // e.g. TCP_KEEPIDLE
+  std::string_view name;  // e.g. "TCP_KEEPIDLE"
+  int level;              // e.g. IPPROTO_TCP
+  int value;              // e.g. TCP_KEEPIDLE
   // The range the kernel accepts for an intValue, where Ringway checks it at load time.
   std::optional<int64_t> min;
   std::optional<int64_t> max;

@@ -26,14 +26,24 @@ void at(Level level, fmt::format_string<Args...> format, Args&&... args) {
   write(level, fmt::format(format, std::forward<Args>(args)...));
 }
 template <typename... Args>
-void debug(fmt::format_string<Args...> f, Args&&... a) { at(Level::Debug, f, std::forward<Args>(a)...); }
+void debug(fmt::format_string<Args...> f, Args&&... a) {
+  at(Level::Debug, f, std::forward<Args>(a)...);
+}
 template <typename... Args>
-void info(fmt::format_string<Args...> f, Args&&... a) { at(Level::Info, f, std::forward<Args>(a)...); }
+void info(fmt::format_string<Args...> f, Args&&... a) {
+  at(Level::Info, f, std::forward<Args>(a)...);
+}
 template <typename... Args>
-void notice(fmt::format_string<Args...> f, Args&&... a) { at(Level::Notice, f, std::forward<Args>(a)...); }
+void notice(fmt::format_string<Args...> f, Args&&... a) {
+  at(Level::Notice, f, std::forward<Args>(a)...);
+}
 template <typename... Args>
-void warning(fmt::format_string<Args...> f, Args&&... a) { at(Level::Warning, f, std::forward<Args>(a)...); }
+void warning(fmt::format_string<Args...> f, Args&&... a) {
+  at(Level::Warning, f, std::forward<Args>(a)...);
+}
 template <typename... Args>
-void error(fmt::format_string<Args...> f, Args&&... a) { at(Level::Error, f, std::forward<Args>(a)...); }
+void error(fmt::format_string<Args...> f, Args&&... a) {
+  at(Level::Error, f, std::forward<Args>(a)...);
+}
 
 }  // namespace ringway::log

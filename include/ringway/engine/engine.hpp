@@ -20,10 +20,10 @@ namespace ringway::engine {
 
 // What the kernel's io_uring offers, probed once at start-up.
 struct Features {
-  bool single_issuer = false;   // IORING_SETUP_SINGLE_ISSUER (6.0)
-  bool defer_taskrun = false;   // IORING_SETUP_DEFER_TASKRUN (6.1)
-  bool coop_taskrun = false;    // fallback when DEFER_TASKRUN is refused
-  bool ext_arg = false;         // IORING_FEAT_EXT_ARG: wait with a timeout, no timeout SQE
+  bool single_issuer = false;  // IORING_SETUP_SINGLE_ISSUER (6.0)
+  bool defer_taskrun = false;  // IORING_SETUP_DEFER_TASKRUN (6.1)
+  bool coop_taskrun = false;   // fallback when DEFER_TASKRUN is refused
+  bool ext_arg = false;        // IORING_FEAT_EXT_ARG: wait with a timeout, no timeout SQE
   bool multishot_accept = false;
   bool provided_buffer_ring = false;
   bool recvsend_bundle = false;  // IORING_FEAT_RECVSEND_BUNDLE (6.10), not used yet
@@ -32,8 +32,9 @@ struct Features {
 
 // An upstream with its hosts resolved (start-up, on the main thread; workers never resolve).
 struct ResolvedUpstream {
-  std::vector<net::SocketAddress> hosts;  // one entry per static host (first address it resolved to)
-  std::vector<uint32_t> weights;          // loadBalancingWeight per host
+  std::vector<net::SocketAddress>
+      hosts;                      // one entry per static host (first address it resolved to)
+  std::vector<uint32_t> weights;  // loadBalancingWeight per host
 };
 
 // One listen socket as it is actually bound (port 0 resolved to the kernel's choice).
@@ -53,7 +54,7 @@ struct StatsSnapshot {
   std::vector<Named> gateways;   // .gateway filled, in config order
   std::vector<Named> upstreams;  // .upstream filled, in config order
   std::vector<std::array<int64_t, static_cast<size_t>(WorkerStat::kCount)>> workers;
-  int64_t sessions_active = 0;   // sum of downstream_connections_active
+  int64_t sessions_active = 0;  // sum of downstream_connections_active
 };
 
 class Engine {

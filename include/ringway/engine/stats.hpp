@@ -29,23 +29,23 @@ namespace ringway::engine {
   X(sessions_no_upstream_total, counter,                                                      \
     "sessions closed because every upstream connect attempt failed")
 
-#define RINGWAY_UPSTREAM_STATS(X)                                                                 \
-  X(upstream_connections_total, counter, "upstream connections established")                      \
-  X(upstream_connections_active, gauge, "upstream connections open or connecting")                \
-  X(upstream_connect_attempts_total, counter, "upstream connect attempts")                        \
-  X(upstream_connect_refused_total, counter, "connect attempts refused (ECONNREFUSED)")           \
-  X(upstream_connect_timeouts_total, counter, "connect attempts that hit connectTimeout")         \
-  X(upstream_connect_errors_total, counter, "connect attempts that failed otherwise")            \
+#define RINGWAY_UPSTREAM_STATS(X)                                                                  \
+  X(upstream_connections_total, counter, "upstream connections established")                       \
+  X(upstream_connections_active, gauge, "upstream connections open or connecting")                 \
+  X(upstream_connect_attempts_total, counter, "upstream connect attempts")                         \
+  X(upstream_connect_refused_total, counter, "connect attempts refused (ECONNREFUSED)")            \
+  X(upstream_connect_timeouts_total, counter, "connect attempts that hit connectTimeout")          \
+  X(upstream_connect_errors_total, counter, "connect attempts that failed otherwise")              \
   X(upstream_circuit_open_total, counter, "connects not tried because maxConnections was reached") \
-  X(upstream_resets_total, counter, "sessions ended by an upstream RST or error")                 \
-  X(upstream_keepalive_timeouts_total, counter,                                                   \
+  X(upstream_resets_total, counter, "sessions ended by an upstream RST or error")                  \
+  X(upstream_keepalive_timeouts_total, counter,                                                    \
     "upstream sockets failed by the kernel with ETIMEDOUT (keepalive or user timeout)")
 
-#define RINGWAY_WORKER_STATS(X)                                                              \
-  X(buffer_pool_enobufs_total, counter, "receives that found the worker's buffer pool empty") \
+#define RINGWAY_WORKER_STATS(X)                                                                \
+  X(buffer_pool_enobufs_total, counter, "receives that found the worker's buffer pool empty")  \
   X(accept_pauses_total, counter, "accept paused for back-off (EMFILE/ENFILE/ENOBUFS/ENOMEM)") \
-  X(stale_completions_total, counter, "completions for a session slot already reused")       \
-  X(cq_overflow_total, counter, "completion queue overflows reported by the kernel")        \
+  X(stale_completions_total, counter, "completions for a session slot already reused")         \
+  X(cq_overflow_total, counter, "completion queue overflows reported by the kernel")           \
   X(buffer_pool_free, gauge, "free buffers in the worker's pool")
 
 enum class StatKind : uint8_t { Counter, Gauge };
@@ -81,7 +81,9 @@ class StatBlock {
   void set(Enum s, int64_t value) {
     values_[static_cast<size_t>(s)].store(value, std::memory_order_relaxed);
   }
-  int64_t get(Enum s) const { return values_[static_cast<size_t>(s)].load(std::memory_order_relaxed); }
+  int64_t get(Enum s) const {
+    return values_[static_cast<size_t>(s)].load(std::memory_order_relaxed);
+  }
 
  private:
   std::array<std::atomic<int64_t>, kSize> values_{};
