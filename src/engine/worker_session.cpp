@@ -250,6 +250,10 @@ void Worker::arm_recv(uint32_t slot, Dir d) {
   io_uring_prep_recv(r, s.src_fd(d), nullptr, pool_->buffer_size(), 0);
   r->flags |= IOSQE_BUFFER_SELECT;
   r->buf_group = BufferPool::kGroupId;
+  // POLL_FIRST: unless the last recv said more data was waiting, the socket is most likely
+  // empty (request/response traffic), so skip the recv attempt that would fail and go straight
+  // to the poll the kernel arms anyway.
+  if (!dd.src_nonempty) r->ioprio |= IORING_RECVSEND_POLL_FIRST;
   dd.recv_armed = true;
   ++s.inflight;
   pool_->on_recv_armed();
@@ -292,6 +296,7 @@ void Worker::on_recv(uint32_t slot, Dir d, int res, uint32_t flags) {
   Direction& dd = s.dir(d);
   --s.inflight;
   dd.recv_armed = false;
+  dd.src_nonempty = (flags & IORING_CQE_F_SOCK_NONEMPTY) != 0;
   const bool took = (flags & IORING_CQE_F_BUFFER) != 0;
   const auto bid = static_cast<uint16_t>(flags >> IORING_CQE_BUFFER_SHIFT);
   pool_->on_recv_done(took);

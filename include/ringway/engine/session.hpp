@@ -38,11 +38,12 @@ struct Direction {
   uint32_t resume_at = 0;
   bool recv_armed = false;
   bool send_inflight = false;
-  bool eof = false;          // src sent FIN (recv returned 0)
-  bool shut = false;         // FIN forwarded: shutdown(dst, SHUT_WR) done
-  bool paused = false;       // recv not re-armed: queue at its limit
-  bool starved = false;      // recv got -ENOBUFS; waiting in the worker's FIFO for a buffer
-  bool watch_armed = false;  // a poll watches src for an error while no recv is armed
+  bool eof = false;           // src sent FIN (recv returned 0)
+  bool shut = false;          // FIN forwarded: shutdown(dst, SHUT_WR) done
+  bool paused = false;        // recv not re-armed: queue at its limit
+  bool starved = false;       // recv got -ENOBUFS; waiting in the worker's FIFO for a buffer
+  bool watch_armed = false;   // a poll watches src for an error while no recv is armed
+  bool src_nonempty = false;  // the last recv left data in src (IORING_CQE_F_SOCK_NONEMPTY)
   uint32_t send_bytes = 0;
   uint64_t bytes_received = 0;
   uint64_t bytes_sent = 0;
