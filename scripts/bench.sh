@@ -133,6 +133,7 @@ median() { sort -g | awk '{a[NR]=$1} END {if (NR==0) print 0; else if (NR%2) pri
 
 run_calibration() {
   local n=${rounds:-5} secs=3 i layout_name server_cpus
+  ensure_peer iperf3 >/dev/null 2>&1 || true
   command -v iperf3 >/dev/null || die "iperf3 is not installed (apt-get install iperf3)"
   local report="$out_dir/calibration.md"
   {
@@ -443,7 +444,7 @@ restart_target() {
   start_target "$t"
 }
 
-ensure_peer jq python3 >/dev/null 2>&1 || true
+ensure_peer jq python3 gnuplot-nox >/dev/null 2>&1 || true  # gnuplot draws the chart
 command -v jq >/dev/null && command -v python3 >/dev/null || die "bench.sh needs jq and python3"
 
 all_ports=()
