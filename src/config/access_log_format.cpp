@@ -2,6 +2,8 @@
 // response-flag table). Pure string work: the loader validates formats with it at load time.
 #include "ringway/config/access_log_format.hpp"
 
+#include <fmt/format.h>
+
 #include <array>
 
 namespace ringway::config {
@@ -113,18 +115,18 @@ FormatParseResult parse_format(std::string_view text) {
                          supported_commands_list());
     }
     if (end < text.size() && text[end] == '(') {
-      return failure(start, "%" + std::string(name) +
-                                "(...)%: command operator arguments are not supported; "
-                                "supported: " +
-                                supported_commands_list());
+      return failure(start, fmt::format("%{}(...)%: command operator arguments are not supported; "
+                                        "supported: {}",
+                                        name, supported_commands_list()));
     }
     if (end < text.size() && text[end] == ':') {
-      return failure(start, "%" + std::string(name) +
-                                ":N%: length limits on command operators are not supported");
+      return failure(
+          start, fmt::format("%{}:N%: length limits on command operators are not supported", name));
     }
     if (end >= text.size() || text[end] != '%') {
-      return failure(start, "%" + std::string(name) +
-                                " is not closed by '%' (write %% for a literal percent sign)");
+      return failure(start, fmt::format("%{} is not closed by '%' (write %% for a literal percent "
+                                        "sign)",
+                                        name));
     }
     const auto command = find_command(name);
     if (!command) {
