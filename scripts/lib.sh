@@ -8,7 +8,7 @@ RINGWAY_BUILD_PACKAGES=(g++ meson ninja-build pkg-config cmake liburing-dev libt
   libmimalloc-dev libcli11-dev libfmt-dev libsystemd-dev libcpp-httplib-dev libgtest-dev
   libgmock-dev libbenchmark-dev)
 RINGWAY_TEST_PACKAGES=(clang-14 libclang-rt-14-dev iproute2 procps strace jq systemd)
-RINGWAY_RUN_PACKAGES=(netcat-openbsd)
+RINGWAY_RUN_PACKAGES=(netcat-openbsd curl)
 
 say() { printf '==> %s\n' "$*" >&2; }
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }
