@@ -55,7 +55,7 @@ class HttpAdminServer final : public AdminServer {
  private:
   void install_routes() {
     server_.Get("/stats", [this](const httplib::Request&, httplib::Response& res) {
-      res.set_content(prometheus_text(config_, engine_.stats(), engine_.worker_count()),
+      res.set_content(prometheus_text(engine_.stats(), engine_.worker_count()),
                       "text/plain; version=0.0.4");
     });
     server_.Get("/ready", [this](const httplib::Request&, httplib::Response& res) {

@@ -29,8 +29,7 @@ std::string escape(std::string_view s) {
 
 }  // namespace
 
-std::string prometheus_text(const config::Config&, const engine::StatsSnapshot& stats,
-                            uint32_t workers) {
+std::string prometheus_text(const engine::StatsSnapshot& stats, uint32_t workers) {
   std::string out;
   out.reserve(8192);
   out += "# HELP ringway_workers worker threads\n# TYPE ringway_workers gauge\n";

@@ -3,14 +3,12 @@
 
 #include <string>
 
-#include "ringway/config/model.hpp"
 #include "ringway/engine/engine.hpp"
 
 namespace ringway::app {
 
 // One HELP/TYPE block per stat; gateway stats labelled {gateway="ns.name"}, upstream stats
 // {upstream="ns.name"}, worker stats {worker="N"}; plus ringway_workers.
-std::string prometheus_text(const config::Config& config, const engine::StatsSnapshot& stats,
-                            uint32_t workers);
+std::string prometheus_text(const engine::StatsSnapshot& stats, uint32_t workers);
 
 }  // namespace ringway::app
