@@ -59,6 +59,8 @@ void print_settings(const Settings& s, std::string& out) {
   out += fmt::format("workers = {}  # 0 = one worker per CPU\n", s.workers);
   out += fmt::format("drainTimeout = \"{}\"\n", format_duration(s.drain_timeout));
   out += fmt::format("logLevel = \"{}\"\n", log_level_name(s.log_level));
+  out += fmt::format("perWorkerBufferLimitBytes = {}  # extension: data held per worker\n",
+                     s.per_worker_buffer_limit_bytes);
   if (s.admin) {
     out += "\n[settings.admin]\n";
     out += fmt::format("bindAddress = {}\n", str(s.admin->bind_address));

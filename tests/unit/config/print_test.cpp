@@ -30,6 +30,7 @@ TEST(Print, DefaultsAreWrittenOut) {
 workers = 0  # 0 = one worker per CPU
 drainTimeout = "30s"
 logLevel = "info"
+perWorkerBufferLimitBytes = 67108864  # extension: data held per worker
 # no [settings.admin]: the admin endpoint is off
 
 [[gateways]]
