@@ -3,12 +3,15 @@
 // worker_session.cpp. See worker.hpp for the ownership rules.
 #include "worker.hpp"
 
+#include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
 #include <sched.h>
 #include <sys/eventfd.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -155,11 +158,18 @@ Result<void> Worker::setup() {
   auto ring = Ring::create();
   if (!ring) return ring.error();
   ring_ = std::move(ring.value());
-  auto pool = BufferPool::create(ring_->get());
+  const uint64_t limit = shared_.config->settings.per_worker_buffer_limit_bytes;
+  const auto count = static_cast<uint32_t>(
+      std::clamp<uint64_t>(limit / BufferPool::kSize, 1, BufferPool::kMaxCount));
+  auto pool = BufferPool::create(ring_->get(), count);
   if (!pool) return pool.error();
   pool_ = std::move(pool.value());
   ring_->set_pre_submit(flush_pool, pool_.get());
   queues_ = std::make_unique<BufferQueues>(pool_->count());
+  // An eighth of the pool (at least 8 buffers) stays for sessions that make progress, and a
+  // quarter of the rest may be held beyond one buffer per direction: see worker_memory.cpp.
+  reserve_ = std::min(pool_->count(), std::max<uint32_t>(8, pool_->count() / 8));
+  excess_budget_ = (pool_->count() - reserve_) / 4;
 
   // Created here rather than in the constructor so post() before start() cannot race it; the
   // mailbox lock orders the store with post()'s read.
@@ -204,6 +214,8 @@ void Worker::loop() {
     update_clock();
     run_timers();
     rearm_starved();
+    relieve_starvation();
+    retry_worker_ops();
     worker_stats_.set(WorkerStat::buffer_pool_free, pool_->free_count());
 
     // Sleep until a completion arrives or, when timers are pending, until the next tick.
@@ -333,7 +345,7 @@ void Worker::schedule_idle(uint32_t slot, int64_t at_ms) {
 
 void Worker::arm_wake() {
   io_uring_sqe* s = sqe(tag(Op::Wake));
-  if (s == nullptr) return;  // retried on the next wake-up path (see on_wake)
+  if (s == nullptr) return;  // retried by retry_worker_ops() on the next loop turn
   // A multishot poll (not a read): poll never needs an io-wq thread, and one SQE serves every
   // wake-up until the kernel ends it (no IORING_CQE_F_MORE), when it is re-armed.
   io_uring_prep_poll_multishot(s, wake_fd_, POLLIN);
@@ -388,6 +400,17 @@ void Worker::close_mailbox() {
   }
 }
 
+// The worker's own ops must never be lost to a full submission queue: the wake-up poll carries
+// every command (drain, stop, /sockets), and a drain waits for each accept's cancel. Both are
+// re-tried here, once per loop turn, until the ring takes them.
+void Worker::retry_worker_ops() {
+  if (!wake_armed_) arm_wake();
+  for (uint32_t i = 0; i < listeners_.size(); ++i) {
+    const Listener& l = listeners_[i];
+    if ((draining_ || l.pause_wanted) && l.armed && !l.cancelling) cancel_accept(i);
+  }
+}
+
 // ---- accept -------------------------------------------------------------------------------
 
 void Worker::arm_accept(uint32_t li) {
@@ -410,7 +433,7 @@ void Worker::arm_accept(uint32_t li) {
 void Worker::cancel_accept(uint32_t li) {
   Listener& l = listeners_[li];
   io_uring_sqe* s = sqe(tag(Op::AcceptCancel, li));
-  if (s == nullptr) return;  // the accept stays armed; drain retries from settle_listener
+  if (s == nullptr) return;  // the accept stays armed; retry_worker_ops() tries again
   io_uring_prep_cancel64(s, tag(Op::Accept, li), 0);
   l.cancelling = true;
   ++worker_ops_;
@@ -463,7 +486,10 @@ void Worker::settle_listener(uint32_t li) {
   Listener& l = listeners_[li];
   if (l.fd < 0 || l.armed || l.cancelling || l.paused) return;
   if (draining_) {
-    // No op references the fd any more, so closing it cannot race an accept.
+    // No op references the fd any more, so closing it cannot race an accept. Connections the
+    // kernel already completed wait in the accept queue, and close() would reset them: take
+    // them first and serve them like any other session of the drain.
+    accept_queued(li);
     ::close(l.fd);
     l.fd = -1;
     return;
@@ -480,9 +506,35 @@ void Worker::settle_listener(uint32_t li) {
 
 // ---- drain --------------------------------------------------------------------------------
 
+// Accepts, without blocking, every connection waiting in a listener's queue. Only called once
+// no accept op is in flight on it (settle_listener), right before the listener is closed; a
+// connection that completes its handshake between the last accept and close() is still reset
+// unless net.ipv4.tcp_migrate_req moves it to another listener of the SO_REUSEPORT group.
+void Worker::accept_queued(uint32_t li) {
+  Listener& l = listeners_[li];
+  const int flags = ::fcntl(l.fd, F_GETFL);
+  if (flags < 0 || ::fcntl(l.fd, F_SETFL, flags | O_NONBLOCK) != 0) return;
+  for (;;) {
+    const int fd = ::accept4(l.fd, nullptr, nullptr, SOCK_CLOEXEC);
+    if (fd < 0) {
+      if (errno == EINTR || errno == ECONNABORTED) continue;
+      return;  // EAGAIN: the queue is empty; anything else: nothing more to take
+    }
+    if (stopping_) {
+      ::close(fd);
+    } else {
+      on_new_connection(l.gateway, fd);
+    }
+  }
+}
+
 void Worker::begin_drain(std::chrono::steady_clock::time_point deadline) {
   const bool first = !draining_;
   draining_ = true;
+  const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+                        deadline - std::chrono::steady_clock::now())
+                        .count();
+  drain_deadline_ms_ = std::min(drain_deadline_ms_, now_ms_ + std::max<int64_t>(0, left));
   if (first) {
     for (uint32_t i = 0; i < listeners_.size(); ++i) {
       Listener& l = listeners_[i];
@@ -495,10 +547,9 @@ void Worker::begin_drain(std::chrono::steady_clock::time_point deadline) {
     }
     log::debug("worker {}: draining, {} sessions open", index_, sessions_.live());
   }
-  const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-                        deadline - std::chrono::steady_clock::now())
-                        .count();
   if (left <= 0) {
+    // Sessions accepted later in this same batch of completions (or from the accept queue)
+    // are cut in on_new_connection, since this loop cannot see them yet.
     force_close_all();
     return;
   }

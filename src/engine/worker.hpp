@@ -116,6 +116,8 @@ class Worker {
   void settle_listener(uint32_t li);
   void log_accept_limit(int error);
   void begin_drain(std::chrono::steady_clock::time_point deadline);
+  void accept_queued(uint32_t li);
+  void retry_worker_ops();
   void force_close_all();
   bool finished() const;
   void answer_sockets(SocketsRequest& request);
@@ -140,6 +142,9 @@ class Worker {
   void maybe_finish(uint32_t slot);
   void finish(uint32_t slot);
   void rearm_starved();
+  uint32_t hold_limit(const Direction& dd) const;
+  bool refuse_when_overloaded(uint32_t slot);
+  void relieve_starvation();
   void schedule_idle(uint32_t slot, int64_t at_ms);
   void on_idle_timer(uint32_t slot, uint16_t generation);
   void emit_record(uint32_t slot, Session& s);
@@ -160,7 +165,21 @@ class Worker {
   SessionTable sessions_;
   TimerWheel timers_;
   std::vector<Balancer> balancers_;
-  std::deque<uint64_t> starved_;  // tags (slot, generation, dir) waiting for a buffer
+  // Directions waiting for a buffer, oldest first: their tag (slot, generation, dir) and since
+  // when they wait (worker clock), which tells a passing shortage from a pool held hostage.
+  struct Starved {
+    uint64_t tag;
+    int64_t since_ms;
+  };
+  std::deque<Starved> starved_;
+  // Buffers kept for sessions that make progress: below this many free buffers, new sessions
+  // are refused (see worker_memory.cpp).
+  uint32_t reserve_ = 0;
+  uint32_t holders_ = 0;        // directions holding at least one buffer (queued data)
+  uint32_t excess_budget_ = 0;  // buffers all directions may hold beyond their first one
+  int64_t last_overload_log_ms_ = -1000000;
+  int64_t last_relief_ms_ = -1000000;
+  int64_t drain_deadline_ms_ = INT64_MAX;  // worker clock; sessions accepted after it are cut
   // Downstream peer addresses by slot, kept only when an access log wants them: read at accept,
   // because by the time the session ends the peer may be gone and getpeername() fails. Kept
   // out of Session so that sessions without an access log stay small.

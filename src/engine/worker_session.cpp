@@ -65,14 +65,29 @@ void Worker::on_new_connection(uint32_t gateway, int fd) {
   // perConnectionBufferLimitBytes, and the other way by the gateway's. Envoy likewise pauses
   // reading one side when the other side's write buffer is over its limit.
   const auto& up = shared_.config->upstreams[s.upstream];
-  const uint32_t limits[2] = {up.per_connection_buffer_limit_bytes,
+  const uint64_t limits[2] = {up.per_connection_buffer_limit_bytes,
                               gw.per_connection_buffer_limit_bytes};
   for (int d = 0; d < 2; ++d) {
-    const uint32_t size = pool_->buffer_size();
-    const uint32_t pause_at = std::max<uint32_t>(1, (limits[d] + size - 1) / size);
+    // In 64 bits: a limit near 4 GiB plus a buffer's size would wrap in 32. A limit larger than
+    // the pool means "as much as the pool gives", which hold_limit() bounds anyway.
+    const uint64_t size = pool_->buffer_size();
+    const auto pause_at = static_cast<uint32_t>(
+        std::clamp<uint64_t>((limits[d] + size - 1) / size, 1, pool_->count()));
     s.dirs[d].pause_at = pause_at;
     s.dirs[d].resume_at = pause_at / 4;  // low watermark: resume at a quarter of the limit
   }
+
+  if (draining_ && now_ms_ >= drain_deadline_ms_) {
+    // Accepted after the drain deadline (same batch of completions, or taken from the accept
+    // queue at close): force-closed like every other session still open at the deadline.
+    gs.add(GatewayStat::sessions_force_closed_total);
+    s.reason = EndReason::DrainForceClosed;
+    s.rst_downstream = true;
+    s.state = SessionState::Closing;
+    finish(slot);
+    return;
+  }
+  if (refuse_when_overloaded(slot)) return;
 
   if (gw.tcp_hosts.empty()) {  // the loader rejects this; never forward to nowhere
     s.reason = EndReason::ConnectError;
@@ -130,10 +145,12 @@ void Worker::start_connect(uint32_t slot) {
     // connection from its first packet.
     auto fd = net::open_upstream_socket(addr.family(), shared_.upstream_options[u]);
     if (!fd) {
+      // A local failure (EMFILE, ENOBUFS...): another host would fail the same way, and
+      // retrying at once would spin, so the session ends here.
       us.add(UpstreamStat::upstream_connect_errors_total);
       s.reason = EndReason::ConnectError;
       log::debug("worker {}: upstream {}: {}", index_, shared_.upstream_ids[u], fd.error().message);
-      continue;
+      break;
     }
     s.upstream_fd = *fd;
     us.add(UpstreamStat::upstream_connections_active, 1);
@@ -268,7 +285,9 @@ void Worker::arm_watch(uint32_t slot, Dir d) {
   if (dd.watch_armed || s.state != SessionState::Established) return;
   io_uring_sqe* p = sqe(tag(Op::Watch, slot, s.generation, d));
   if (p == nullptr) return;  // only a missed early warning: the next recv reports the error
-  io_uring_prep_poll_add(p, s.src_fd(d), POLLRDHUP);
+  // After the watch has seen FIN, POLLRDHUP would stay set and fire at once: watch for errors
+  // only (POLLERR and POLLHUP are always reported), so a reset that follows the FIN is seen.
+  io_uring_prep_poll_add(p, s.src_fd(d), dd.watch_saw_fin ? 0 : POLLRDHUP);
   dd.watch_armed = true;
   ++s.inflight;
 }
@@ -282,7 +301,14 @@ void Worker::on_watch(uint32_t slot, Dir d, int res) {
     maybe_finish(slot);
     return;
   }
-  if (res <= 0 || (res & (POLLERR | POLLHUP)) == 0) return;  // FIN only: read when resumed
+  if (res <= 0) return;
+  if ((res & (POLLERR | POLLHUP)) == 0) {
+    // FIN only: the data before it is read when the direction resumes. Keep watching for a
+    // reset while the direction still does not read.
+    dd.watch_saw_fin = true;
+    if ((dd.paused || dd.starved) && !dd.recv_armed) arm_watch(slot, d);
+    return;
+  }
   // POLLHUP alone can also mean "FIN received after we shut down our side": not an error.
   int error = 0;
   socklen_t len = sizeof(error);
@@ -306,6 +332,7 @@ void Worker::on_recv(uint32_t slot, Dir d, int res, uint32_t flags) {
     return;
   }
   if (res > 0 && took) {
+    if (dd.queued_count == 0) ++holders_;
     queues_->push(dd, bid, static_cast<uint32_t>(res));
     dd.bytes_received += static_cast<uint64_t>(res);
     s.last_activity_ms = now_ms_;
@@ -314,7 +341,7 @@ void Worker::on_recv(uint32_t slot, Dir d, int res, uint32_t flags) {
     }
     start_send(slot, d);
     if (s.state != SessionState::Established) return;
-    if (dd.queued_count >= dd.pause_at) {
+    if (dd.queued_count >= hold_limit(dd)) {
       // Backpressure: stop reading; the peer's data waits in our socket's receive buffer and
       // TCP flow control slows the sender down.
       dd.paused = true;
@@ -335,7 +362,7 @@ void Worker::on_recv(uint32_t slot, Dir d, int res, uint32_t flags) {
     // The pool is empty: wait in FIFO order for a recycled buffer (rearm_starved).
     worker_stats_.add(WorkerStat::buffer_pool_enobufs_total);
     dd.starved = true;
-    starved_.push_back(tag(Op::Recv, slot, s.generation, d));
+    starved_.push_back(Starved{tag(Op::Recv, slot, s.generation, d), now_ms_});
     arm_watch(slot, d);
     return;
   }
@@ -406,6 +433,7 @@ void Worker::on_send(uint32_t slot, Dir d, int res) {
     if (left >= avail) {
       left -= avail;
       pool_->recycle(queues_->pop(dd));
+      if (dd.queued_count == 0) --holders_;
     } else {
       dd.head_offset += left;
       dd.queued_bytes -= left;
@@ -444,21 +472,6 @@ void Worker::maybe_forward_fin(uint32_t slot, Dir d) {
     timers_.cancel(s.idle_timer);
     s.state = SessionState::Closing;
     maybe_finish(slot);
-  }
-}
-
-void Worker::rearm_starved() {
-  uint32_t budget = pool_->free_count();
-  while (!starved_.empty() && budget > 0) {
-    const Tag t = Tag::decode(starved_.front());
-    starved_.pop_front();
-    Session* s = sessions_.find(t.slot, t.generation);
-    if (s == nullptr || s->state != SessionState::Established) continue;
-    Direction& dd = s->dir(t.dir);
-    if (!dd.starved) continue;
-    dd.starved = false;
-    arm_recv(t.slot, t.dir);
-    --budget;
   }
 }
 
@@ -535,6 +548,7 @@ void Worker::maybe_finish(uint32_t slot) {
 void Worker::finish(uint32_t slot) {
   Session& s = sessions_.at(slot);
   for (auto& dd : s.dirs) {
+    if (dd.queued_count > 0) --holders_;
     while (dd.queued_count > 0)
       pool_->recycle(queues_->pop(dd));
   }

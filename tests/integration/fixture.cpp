@@ -14,7 +14,7 @@ std::string make_config(const SettingsConf& settings, const std::vector<GatewayC
   t << "[settings]\n"
     << "workers = " << settings.workers << "\n"
     << "drainTimeout = \"" << settings.drain_timeout << "\"\n"
-    << "admin = { bindAddress = \"127.0.0.1\", bindPort = 0 }\n\n";
+    << settings.extra << "admin = { bindAddress = \"127.0.0.1\", bindPort = 0 }\n\n";
   for (const auto& g : gateways) {
     t << "[[gateways]]\n"
       << "metadata = { name = \"" << g.name << "\", namespace = \"default\" }\n"

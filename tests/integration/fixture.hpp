@@ -21,6 +21,8 @@ namespace ringway::test {
 struct SettingsConf {
   int workers = 1;
   std::string drain_timeout = "10s";
+  std::string
+      extra;  // raw TOML lines inside [settings], e.g. "perWorkerBufferLimitBytes = 1048576\n"
 };
 
 struct GatewayConf {

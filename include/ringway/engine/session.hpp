@@ -38,12 +38,13 @@ struct Direction {
   uint32_t resume_at = 0;
   bool recv_armed = false;
   bool send_inflight = false;
-  bool eof = false;           // src sent FIN (recv returned 0)
-  bool shut = false;          // FIN forwarded: shutdown(dst, SHUT_WR) done
-  bool paused = false;        // recv not re-armed: queue at its limit
-  bool starved = false;       // recv got -ENOBUFS; waiting in the worker's FIFO for a buffer
-  bool watch_armed = false;   // a poll watches src for an error while no recv is armed
-  bool src_nonempty = false;  // the last recv left data in src (IORING_CQE_F_SOCK_NONEMPTY)
+  bool eof = false;            // src sent FIN (recv returned 0)
+  bool shut = false;           // FIN forwarded: shutdown(dst, SHUT_WR) done
+  bool paused = false;         // recv not re-armed: queue at its limit
+  bool starved = false;        // recv got -ENOBUFS; waiting in the worker's FIFO for a buffer
+  bool watch_armed = false;    // a poll watches src for an error while no recv is armed
+  bool watch_saw_fin = false;  // the watch reported FIN: re-armed for errors only (no POLLRDHUP)
+  bool src_nonempty = false;   // the last recv left data in src (IORING_CQE_F_SOCK_NONEMPTY)
   uint32_t send_bytes = 0;
   uint64_t bytes_received = 0;
   uint64_t bytes_sent = 0;
@@ -68,7 +69,8 @@ struct Session {
   bool limit_counted = false;    // counted against the gateway's maxActiveConnections
   bool circuit_counted = false;  // counted against the upstream's maxConnections
   uint8_t connect_pending = 0;   // CQEs still expected for the connect + link timeout pair
-  uint8_t attempts = 0;
+  uint32_t attempts =
+      0;  // as wide as maxConnectAttempts: a narrower counter wraps and retries forever
   bool rst_downstream = false;  // close with SO_LINGER{1,0}: the peer sees RST, not FIN
   bool rst_upstream = false;
   EndReason reason = EndReason::Normal;
