@@ -122,6 +122,10 @@ void print_gateway(const Gateway& g, std::string& out) {
   out += fmt::format("idleTimeout = \"{}\"{}\n", format_duration(g.tcp_proxy.idle_timeout),
                      g.tcp_proxy.idle_timeout.count() == 0 ? "  # disabled" : "");
   out += fmt::format("maxConnectAttempts = {}\n", g.tcp_proxy.max_connect_attempts);
+  out += fmt::format("spliceMode = \"{}\"  # extension: AUTO | ALWAYS | NEVER\n",
+                     g.tcp_proxy.splice_mode == SpliceMode::Always  ? "ALWAYS"
+                     : g.tcp_proxy.splice_mode == SpliceMode::Never ? "NEVER"
+                                                                    : "AUTO");
   if (g.max_active_connections) {
     out += "\n[gateways.tcpGateway.options.connectionLimit]\n";
     out += fmt::format("maxActiveConnections = {}\n", *g.max_active_connections);

@@ -146,6 +146,7 @@ void Worker::thread_main(std::promise<Result<void>>* ready) {
       l.fd = -1;
     }
   }
+  pipes_.reset();
   // The pool unregisters from the ring, so it goes first; the ring's exit cancels the one op
   // still armed (the eventfd poll), and only then is the eventfd closed.
   pool_.reset();
@@ -166,6 +167,9 @@ Result<void> Worker::setup() {
   pool_ = std::move(pool.value());
   ring_->set_pre_submit(flush_pool, pool_.get());
   queues_ = std::make_unique<BufferQueues>(pool_->count());
+  // Two pool buffers' worth of kernel memory per pipe: splice may use as much again as the
+  // pool, in the kernel, and no more.
+  pipes_ = std::make_unique<PipePool>(std::max<uint32_t>(16, pool_->count() / 2));
   // An eighth of the pool (at least 8 buffers) stays for sessions that make progress, and a
   // quarter of the rest may be held beyond one buffer per direction: see worker_memory.cpp.
   reserve_ = std::min(pool_->count(), std::max<uint32_t>(8, pool_->count() / 8));
@@ -217,6 +221,8 @@ void Worker::loop() {
     relieve_starvation();
     retry_worker_ops();
     worker_stats_.set(WorkerStat::buffer_pool_free, pool_->free_count());
+    worker_stats_.set(WorkerStat::splice_pipes_in_use, pipes_->in_use());
+    worker_stats_.set(WorkerStat::splice_pipes_idle, pipes_->idle());
 
     // Sleep until a completion arrives or, when timers are pending, until the next tick.
     __kernel_timespec ts{};
@@ -268,6 +274,8 @@ void Worker::dispatch(const io_uring_cqe* cqe) {
     case Op::Send:
     case Op::Cancel:
     case Op::Watch:
+    case Op::SpliceIn:
+    case Op::SpliceOut:
       break;
     case Op::Test:
       return;
@@ -296,6 +304,10 @@ void Worker::dispatch(const io_uring_cqe* cqe) {
       return;
     case Op::Watch:
       on_watch(t.slot, t.dir, res);
+      return;
+    case Op::SpliceIn:
+    case Op::SpliceOut:
+      on_splice_poll(t.slot, t.dir, t.op, res);
       return;
     case Op::Cancel: {
       Session& s = sessions_.at(t.slot);

@@ -2,8 +2,9 @@
 // timer wheel, one SO_REUSEPORT listener per gateway and its own counters, and runs every
 // session it accepts from accept to close. Other threads talk to it only through post() (a
 // mutex-guarded mailbox plus an eventfd watched by the ring) and by reading its counters.
-// worker.cpp: thread, loop, accept, commands, drain. worker_session.cpp: connect, forwarding,
-// endings. worker_sockets.cpp: the /sockets JSON.
+// worker.cpp: thread, loop, accept, commands, drain. worker_session.cpp: connect, endings.
+// forward_copy.cpp and forward_splice.cpp: the two ways one direction moves bytes.
+// worker_memory.cpp: the buffer pool under pressure. worker_sockets.cpp: the /sockets JSON.
 #pragma once
 
 #include <atomic>
@@ -14,6 +15,7 @@
 #include <future>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -22,6 +24,7 @@
 #include "ringway/engine/balancer.hpp"
 #include "ringway/engine/buffer_pool.hpp"
 #include "ringway/engine/engine.hpp"
+#include "ringway/engine/pipe_pool.hpp"
 #include "ringway/engine/ring.hpp"
 #include "ringway/engine/session.hpp"
 #include "ringway/engine/stats.hpp"
@@ -44,6 +47,9 @@ struct EngineShared {
   std::unique_ptr<std::atomic<int64_t>[]> gateway_active;
   std::unique_ptr<std::atomic<int64_t>[]> upstream_sessions;
   uint32_t worker_count = 1;
+  // RINGWAY_FORWARDING=copy|splice|auto overrides every gateway's spliceMode (tests and CI run
+  // the same scenarios in each mode); unset = the config decides.
+  std::optional<config::SpliceMode> forced_splice_mode;
   SessionSink sink;
 };
 
@@ -125,17 +131,11 @@ class Worker {
   io_uring_sqe* sqe(uint64_t user_data);
   void update_clock();
 
-  // worker_session.cpp
+  // worker_session.cpp: accept to connect, endings
   void on_new_connection(uint32_t gateway, int fd);
   void start_connect(uint32_t slot);
   void on_connect_part(uint32_t slot, Op op, int res);
   void established(uint32_t slot);
-  void arm_recv(uint32_t slot, Dir d);
-  void arm_watch(uint32_t slot, Dir d);
-  void on_watch(uint32_t slot, Dir d, int res);
-  void on_recv(uint32_t slot, Dir d, int res, uint32_t flags);
-  void start_send(uint32_t slot, Dir d);
-  void on_send(uint32_t slot, Dir d, int res);
   void maybe_forward_fin(uint32_t slot, Dir d);
   void on_side_error(uint32_t slot, bool downstream_side, int error);
   void abort_session(uint32_t slot, EndReason reason, bool rst_downstream, bool rst_upstream);
@@ -148,6 +148,21 @@ class Worker {
   void schedule_idle(uint32_t slot, int64_t at_ms);
   void on_idle_timer(uint32_t slot, uint16_t generation);
   void emit_record(uint32_t slot, Session& s);
+
+  // forward_copy.cpp: one direction through the buffer pool
+  void arm_recv(uint32_t slot, Dir d);
+  void arm_watch(uint32_t slot, Dir d);
+  void on_watch(uint32_t slot, Dir d, int res);
+  void on_recv(uint32_t slot, Dir d, int res, uint32_t flags);
+  void start_send(uint32_t slot, Dir d);
+  void on_send(uint32_t slot, Dir d, int res);
+
+  // forward_splice.cpp: one direction through a pipe
+  bool start_splice(uint32_t slot, Dir d);  // false: no pipe, the caller keeps copying
+  void stop_splice(Direction& dd);
+  void arm_splice_poll(uint32_t slot, Dir d, Op op);
+  void splice_pump(uint32_t slot, Dir d);
+  void on_splice_poll(uint32_t slot, Dir d, Op op, int res);
 
   const EngineShared& shared_;
   const uint32_t index_;
@@ -162,6 +177,7 @@ class Worker {
   std::unique_ptr<Ring> ring_;
   std::unique_ptr<BufferPool> pool_;
   std::unique_ptr<BufferQueues> queues_;
+  std::unique_ptr<PipePool> pipes_;
   SessionTable sessions_;
   TimerWheel timers_;
   std::vector<Balancer> balancers_;

@@ -9,7 +9,9 @@
 
 #include <algorithm>
 #include <array>
+#include <cstdlib>
 #include <cstring>
+#include <string>
 #include <vector>
 
 #include "fixture.hpp"
@@ -177,6 +179,10 @@ TEST_F(OverloadTest, ThousandStalledDownloadsDoNotFreezeAnotherSession) {
 // reserve), and the echo session answers again. A connection
 // that arrives while the pool is below its reserve is refused at once, and counted.
 TEST_F(OverloadTest, PoolHeldHostageResetsTheLargestStalledSession) {
+  if (const char* f = std::getenv("RINGWAY_FORWARDING");
+      f != nullptr && std::string(f) == "splice") {
+    GTEST_SKIP() << "forced splice: the downloads hold pipes, not pool buffers";
+  }
   ASSERT_TRUE(start(4 * 1024 * kKiB, true, "perWorkerBufferLimitBytes = 1048576\n"));
   Fd echo = open_echo();
   ASSERT_TRUE(echo.valid());

@@ -114,9 +114,18 @@ struct TcpHost {
   size_t upstream_index = 0;  // index into Config::upstreams, set when references resolve
 };
 
+// tcpProxySettings.spliceMode (extension; Gloo has no such field, so it is named and valued
+// the way Gloo names its enums): how a direction moves bytes. COPY reads into the worker's
+// buffer pool and writes from it; SPLICE moves them socket -> pipe -> socket inside the kernel
+// (no copy through user space); AUTO starts with COPY and switches a direction to SPLICE once it
+// carries a burst, and back when its reads turn small.
+enum class SpliceMode : uint8_t { Auto, Always, Never };
+inline constexpr SpliceMode kDefaultSpliceMode = SpliceMode::Auto;
+
 struct TcpProxySettings {
   Duration idle_timeout = kDefaultIdleTimeout;  // 0 disables
   uint32_t max_connect_attempts = kDefaultMaxConnectAttempts;
+  SpliceMode splice_mode = kDefaultSpliceMode;
 };
 
 struct Gateway {

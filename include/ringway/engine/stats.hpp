@@ -50,7 +50,11 @@ namespace ringway::engine {
   X(cq_overflow_total, counter, "completion queue overflows reported by the kernel")           \
   X(buffer_pool_free, gauge, "free buffers in the worker's pool")                              \
   X(overload_resets_total, counter,                                                            \
-    "stalled sessions reset to free buffers for sessions starved of one (last resort)")
+    "stalled sessions reset to free buffers for sessions starved of one (last resort)")        \
+  X(splice_switches_total, counter, "directions that started splicing (socket-pipe-socket)")   \
+  X(splice_fallbacks_total, counter, "directions that copied because no pipe was available")   \
+  X(splice_pipes_in_use, gauge, "pipes held by splicing directions")                          \
+  X(splice_pipes_idle, gauge, "empty pipes kept for reuse (two fds each)")
 
 enum class StatKind : uint8_t { Counter, Gauge };
 

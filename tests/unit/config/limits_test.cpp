@@ -99,5 +99,24 @@ TEST(Limits, LinkLocalBindAddress) {
                    "take; use a global or unique-local address, or a host name"}));
 }
 
+// tcpProxySettings.spliceMode (extension): Gloo-style enum values, AUTO by default.
+TEST(Limits, SpliceModeValues) {
+  auto r = load(config("",
+                       "[gateways.tcpGateway.options.tcpProxySettings]\nspliceMode = "
+                       "\"ALWAYS\"\n"));
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r.config->gateways[0].tcp_proxy.splice_mode, SpliceMode::Always);
+  auto d = load(config(""));
+  ASSERT_TRUE(d.ok());
+  EXPECT_EQ(d.config->gateways[0].tcp_proxy.splice_mode, SpliceMode::Auto);
+  auto bad = load(config("",
+                         "[gateways.tcpGateway.options.tcpProxySettings]\nspliceMode = "
+                         "\"sometimes\"\n"));
+  EXPECT_EQ(errors(bad),
+            (Lines{"test.toml:6:14: error: gateways[0].tcpGateway.options.tcpProxySettings."
+                   "spliceMode: unknown splice mode \"sometimes\"; allowed: \"AUTO\", "
+                   "\"ALWAYS\", \"NEVER\""}));
+}
+
 }  // namespace
 }  // namespace ringway::config
