@@ -78,6 +78,7 @@ void ProxyTest::TearDown() {
 
 testing::AssertionResult ProxyTest::start_proxy(const std::string& toml) {
   proxy_ = std::make_unique<RingwayProcess>();
+  proxy_->set_fd_limit(proxy_fd_limit_);
   if (!proxy_->start(toml)) return testing::AssertionFailure() << proxy_->error();
   if (!proxy_->wait_ready(scaled(Millis(10000)))) {
     return testing::AssertionFailure() << proxy_->error() << "\nconfig:\n" << toml;

@@ -77,6 +77,8 @@ class ProxyTest : public testing::Test {
 
   std::unique_ptr<RingwayProcess> proxy_;
   int baseline_fds_ = -1;
+  // Non-zero: start_proxy starts the daemon under this RLIMIT_NOFILE (soft and hard).
+  uint64_t proxy_fd_limit_ = 0;
 };
 
 inline const std::map<std::string, std::string> kGw{{"gateway", "default.tcp"}};
