@@ -89,7 +89,7 @@ cat "$out"/round-*.log 2>/dev/null | awk '
     what = substr(rest, 1, e - 1); rest = substr(rest, e + 3)
     sp = index(rest, " "); value = substr(rest, 1, sp - 1) + 0
     l = index(rest, "(limit "); limit = substr(rest, l + 7)
-    sub(/\) \[size [a-z]+\]$/, "", limit); sub(/\)$/, "", limit)
+    if (!sub(/\) \[size [a-z]+\]$/, "", limit)) sub(/\)$/, "", limit)
     key = scenario "\t" what
     if (!(key in runs)) { order[++n] = key; min[key] = value; max[key] = value }
     runs[key]++; last[key] = value; lim[key] = limit
@@ -104,6 +104,21 @@ cat "$out"/round-*.log 2>/dev/null | awk '
       printf "| %-22s | %-40s | %4d | %12.6g | %12.6g | %12.6g | %s |\n", p[1], p[2], runs[k], min[k], max[k], last[k], lim[k]
     }
     if (n == 0) print "(no figures: did every scenario skip? see the round logs)"
+  }'
+echo
+# Each scenario's verdicts over the rounds, from meson's per-test result lines.
+cat "$out"/round-*.console 2>/dev/null | awk '
+  $2 ~ /^ringway:slow$/ && $3 == "/" {
+    t = $4; r = $5
+    if (!(t in seen)) { seen[t] = 1; order[++n] = t }
+    if (r == "OK") ok[t]++; else if (r == "SKIP") skip[t]++; else bad[t]++
+  }
+  END {
+    printf "| %-20s | %4s | %4s | %4s |\n", "test", "ok", "fail", "skip"
+    printf "| %-20s | %4s | %4s | %4s |\n", "---", "---", "---", "---"
+    for (i = 1; i <= n; i++) {
+      t = order[i]; printf "| %-20s | %4d | %4d | %4d |\n", t, ok[t], bad[t], skip[t]
+    }
   }'
 echo
 echo "logs: $out"

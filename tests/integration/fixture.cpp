@@ -46,6 +46,9 @@ std::string make_config(const SettingsConf& settings, const std::vector<GatewayC
     t << " ]\n[upstreams.connectionConfig]\n"
       << "connectTimeout = \"" << u.connect_timeout << "\"\n";
     if (!u.tcp_keepalive.empty()) t << "tcpKeepalive = " << u.tcp_keepalive << "\n";
+    if (u.max_connections != 0) {
+      t << "[upstreams.circuitBreakers]\nmaxConnections = " << u.max_connections << "\n";
+    }
     t << "\n";
   }
   return t.str();

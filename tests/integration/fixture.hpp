@@ -41,6 +41,7 @@ struct UpstreamConf {
   std::string connect_timeout = "2s";
   // e.g. "{ keepaliveTime = 60, keepaliveInterval = 20, keepaliveProbes = 2 }"; "" = none
   std::string tcp_keepalive;
+  uint32_t max_connections = 0;  // circuitBreakers.maxConnections; 0 = the default (1024)
 };
 
 // The whole TOML file; the admin endpoint is always on 127.0.0.1, port 0.

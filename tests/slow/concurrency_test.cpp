@@ -15,6 +15,10 @@
 namespace ringway::test {
 namespace {
 
+// Above the number of sessions held, so the upstream's circuit breaker (default 1,024 like
+// Envoy's) never closes one of them.
+constexpr uint32_t kCircuitLimit = 20000;
+
 constexpr uint64_t kKiB = 1024;
 constexpr uint32_t kBufferLimit = 64 * 1024;  // perConnectionBufferLimitBytes for this gateway
 
@@ -36,8 +40,9 @@ TEST_F(ConcurrencyTest, ManySessionsHeldThenByteExact) {
   ASSERT_NE(port, 0);
   GatewayConf gw;
   gw.buffer_limit = kBufferLimit;
-  ASSERT_TRUE(start_proxy(
-      make_config({.workers = 2}, {gw}, {UpstreamConf{.hosts = {{"127.0.0.1", port}}}})));
+  ASSERT_TRUE(start_proxy(make_config(
+      {.workers = 2}, {gw},
+      {UpstreamConf{.hosts = {{"127.0.0.1", port}}, .max_connections = kCircuitLimit}})));
   const int64_t rss_before = rss_kib(proxy().pid());
 
   // Batches of 100, each accepted upstream before the next, so a SYN burst beyond the listen

@@ -19,6 +19,10 @@
 namespace ringway::test {
 namespace {
 
+// Above the number of sessions held, so the upstream's circuit breaker (default 1,024 like
+// Envoy's) never closes one of them.
+constexpr uint32_t kCircuitLimit = 20000;
+
 constexpr uint32_t kBufferLimit = 64 * 1024;
 constexpr size_t kPingBytes = 64;
 constexpr int kPingsPerSecond = 10;
@@ -72,8 +76,9 @@ TEST_F(SlowlorisTest, OneByteASecondDoesNotSlowANormalSession) {
   ASSERT_NE(port, 0);
   GatewayConf gw;
   gw.buffer_limit = kBufferLimit;
-  ASSERT_TRUE(start_proxy(
-      make_config({.workers = 2}, {gw}, {UpstreamConf{.hosts = {{"127.0.0.1", port}}}})));
+  ASSERT_TRUE(start_proxy(make_config(
+      {.workers = 2}, {gw},
+      {UpstreamConf{.hosts = {{"127.0.0.1", port}}, .max_connections = kCircuitLimit}})));
   const int64_t rss_before = rss_kib(proxy().pid());
 
   // The slow connections, in batches the daemon accepts before the next (no SYN retries).
