@@ -13,7 +13,7 @@ set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
 minutes=""
-build=build-test
+build="build-test"
 fuzz_minutes=10
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -23,7 +23,9 @@ while [ $# -gt 0 ]; do
     *) die "unknown option $1 (allowed: --minutes N, --build-dir DIR, --fuzz-minutes M)" ;;
   esac
 done
-[[ "$minutes" =~ ^[0-9]+$ ]] && [ "$minutes" -gt 0 ] || die "--minutes N (a whole number > 0) is required"
+if ! [[ "$minutes" =~ ^[0-9]+$ ]] || [ "$minutes" -eq 0 ]; then
+  die "--minutes N (a whole number > 0) is required"
+fi
 [[ "$fuzz_minutes" =~ ^[0-9]+$ ]] || die "--fuzz-minutes takes a whole number"
 
 ensure_packages "${RINGWAY_BUILD_PACKAGES[@]}" "${RINGWAY_TEST_PACKAGES[@]}"

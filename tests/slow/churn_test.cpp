@@ -1,4 +1,4 @@
-// R02, churn with zero leak: N sessions (ci 5,000, full 50,000) opened at no more than 400 per
+// R02, churn with zero leak: N sessions (ci 10,000, full 50,000) opened at no more than 400 per
 // second from eight source addresses (127.0.0.2-9, so one address's ephemeral ports are not the
 // limit), each moving 100 bytes and ending in one of three ways: the downstream closes first,
 // the upstream closes first, or the downstream resets (10 %). Two identical waves, A and B.
@@ -122,7 +122,7 @@ class ChurnTest : public SlowTest {
 };
 
 TEST_F(ChurnTest, SessionsChurnedLeaveNothingBehind) {
-  const size_t sessions = slow_pick<size_t>(5000, 50000);
+  const size_t sessions = slow_pick<size_t>(10000, 50000);
   for (const auto& src : loopback_sources(8)) {
     Fd probe = listen_tcp(src, 1, nullptr);
     if (!probe.valid()) GTEST_SKIP() << "cannot bind " << src << " (127.0.0.0/8 not on lo?)";

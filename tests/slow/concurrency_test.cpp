@@ -1,4 +1,4 @@
-// R01, concurrency held: N sessions (ci 1,000, full 5,000) open at once through an echo
+// R01, concurrency held: N sessions (ci 2,000, full 5,000) open at once through an echo
 // upstream and held for a while, then each streams 64 KiB and gets it back byte-exact. Checks
 // what the anchors ask: no connect error or reset, the daemon holds exactly two descriptors per
 // session at the peak, its memory stays within N x (2 x buffer limit + 2 KiB) + 16 MiB, and after
@@ -29,7 +29,7 @@ class ConcurrencyTest : public SlowTest {
 };
 
 TEST_F(ConcurrencyTest, ManySessionsHeldThenByteExact) {
-  const size_t sessions = slow_pick<size_t>(1000, 5000);
+  const size_t sessions = slow_pick<size_t>(2000, 5000);
   const Millis hold = slow_pick(Millis(5000), Millis(20000));
   constexpr uint64_t kBytes = 64 * kKiB;
   // Per session: two sockets here and two in the daemon, plus slack for both processes.

@@ -1,4 +1,4 @@
-// Keepalive dead-peer detection at size: N sessions (ci 10, full 100) whose peer sits in a
+// Keepalive dead-peer detection at size: N sessions (ci 20, full 100) whose peer sits in a
 // private network namespace behind a veth pair; once every session has exchanged data, the
 // namespace's link goes down, so the peers vanish without FIN or RST. Passes when every session
 // is closed on the other side within idle + interval x probes + 1 s of the link going down, the
@@ -78,7 +78,7 @@ bool all_exchanged(const std::vector<ConnRecord>& rs, size_t n) {
 }
 
 TEST_F(KeepaliveDeadPeerTest, DeadUpstreamsDetectedInTime) {
-  const size_t sessions = slow_pick<size_t>(10, 100);
+  const size_t sessions = slow_pick<size_t>(20, 100);
   uint16_t port = 0;
   {
     NetnsScope inside(ns_->name());
@@ -104,7 +104,7 @@ TEST_F(KeepaliveDeadPeerTest, DeadUpstreamsDetectedInTime) {
 }
 
 TEST_F(KeepaliveDeadPeerTest, DeadDownstreamsDetectedInTime) {
-  const size_t sessions = slow_pick<size_t>(10, 100);
+  const size_t sessions = slow_pick<size_t>(20, 100);
   uint16_t port = upstream_.listen("127.0.0.1", PeerScript::Echo());
   ASSERT_NE(port, 0);
   GatewayConf gw;

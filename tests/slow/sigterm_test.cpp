@@ -1,4 +1,4 @@
-// SIGTERM under load (R13): N sessions (ci 100, full 500) each stream M bytes both ways (ci
+// SIGTERM under load (R13): N sessions (ci 200, full 500) each stream M bytes both ways (ci
 // 4 MiB, full 8 MiB), the downstreams reading at 2 MiB/s so every session is mid-stream when
 // SIGTERM arrives (half of all upstream bytes delivered). Passes when new connects are refused,
 // every session completes byte-exact in both directions with FIN, not RST (0 bytes lost), and
@@ -29,7 +29,7 @@ uint64_t total_received(const std::vector<ConnRecord>& rs) {
 }
 
 TEST_F(SigtermTest, SessionsStreamingAtSigtermLoseNoByte) {
-  const size_t sessions = slow_pick<size_t>(100, 500);
+  const size_t sessions = slow_pick<size_t>(200, 500);
   const uint64_t bytes = slow_pick<uint64_t>(4 * kMiB, 8 * kMiB);
   std::string why = fd_limit_shortfall(2 * sessions + 256);
   if (!why.empty()) GTEST_SKIP() << why;

@@ -1,4 +1,4 @@
-// Slowloris at L4: N connections (ci 1,000, full 10,000) each send one byte a second through an
+// Slowloris at L4: N connections (ci 2,000, full 10,000) each send one byte a second through an
 // echo upstream for the whole run, while one normal session on the same gateway keeps doing
 // 64-byte round trips right after each second's burst of N one-byte writes. Passes when every
 // round trip is answered (within 1 s), every slow connection gets each of its bytes echoed,
@@ -67,7 +67,7 @@ class SlowlorisTest : public SlowTest {
 };
 
 TEST_F(SlowlorisTest, OneByteASecondDoesNotSlowANormalSession) {
-  const size_t conns = slow_pick<size_t>(1000, 10000);
+  const size_t conns = slow_pick<size_t>(2000, 10000);
   const int seconds = slow_pick(10, 30);
   std::string why = fd_limit_shortfall(2 * conns + 512);
   if (!why.empty()) GTEST_SKIP() << why;
