@@ -62,7 +62,10 @@ TEST_F(ConcurrencyTest, ManySessionsHeldThenByteExact) {
   ASSERT_TRUE(wait_metric("ringway_downstream_connections_active", kGw,
                           static_cast<double>(sessions), scaled(Millis(10000))));
 
-  // Hold: sample the daemon's descriptors and memory while every session is open.
+  // Hold: sample the daemon's descriptors and memory while every session is open. The held
+  // count must be exactly two per session over the baseline (read once the hold is over, when
+  // nothing is in flight); the peak is printed too: it may include for a moment the admin
+  // endpoint's side of the gauge read just before the hold.
   const int expected_fds = baseline_fds_ + 2 * static_cast<int>(sessions);
   int peak_fds = 0;
   int64_t peak_rss = 0;
@@ -72,9 +75,18 @@ TEST_F(ConcurrencyTest, ManySessionsHeldThenByteExact) {
     peak_rss = std::max(peak_rss, rss_kib(proxy().pid()));
     std::this_thread::sleep_for(Millis(100));  // a sampling period, not a wait for an event
   }
-  figure("R01 concurrency", "peak_fds_minus_baseline", peak_fds - baseline_fds_,
+  int held_fds = 0;
+  bool held_exact = poll_until(
+      [&] {
+        held_fds = fd_count(proxy().pid());
+        return held_fds == expected_fds;
+      },
+      scaled(Millis(2000)), Millis(50));
+  figure("R01 concurrency", "held_fds_minus_baseline", held_fds - baseline_fds_,
          "== 2N = " + std::to_string(2 * sessions));
-  EXPECT_EQ(peak_fds, expected_fds) << "baseline " << baseline_fds_;
+  figure("R01 concurrency", "peak_fds_minus_baseline", peak_fds - baseline_fds_, "none");
+  EXPECT_TRUE(held_exact) << "held " << held_fds << " fds, expected " << expected_fds
+                          << " (baseline " << baseline_fds_ << ")";
   const double rss_delta_kib = static_cast<double>(peak_rss - rss_before);
   const double rss_limit_kib =
       static_cast<double>(sessions) * (2.0 * kBufferLimit / kKiB + 2.0) + 16.0 * 1024;
