@@ -24,6 +24,7 @@ namespace {
 
 constexpr int64_t kTickMs = 100;         // timer wheel resolution
 constexpr int64_t kAcceptPauseMs = 100;  // back-off after EMFILE/ENFILE/ENOBUFS/ENOMEM
+constexpr int64_t kSingleAcceptMs = 10000;  // one accept per SQE this long after a shortage
 constexpr uint32_t kMaxSessionsPerWorker = 1U << 20;
 
 int64_t steady_ms() {
@@ -42,9 +43,6 @@ void flush_pool(void* context) {
 }
 
 // Accept errors that say "a limit was hit": retrying at once would spin, so accepting pauses.
-bool is_resource_error(int error) {
-  return error == EMFILE || error == ENFILE || error == ENOBUFS || error == ENOMEM;
-}
 // Accept errors about one connection only (it went away before we took it): accept again.
 bool is_transient_accept_error(int error) {
   return error == ECONNABORTED || error == EINTR || error == EAGAIN || error == EPROTO ||
@@ -343,6 +341,15 @@ void Worker::on_timer(uint64_t payload) {
     case TimerKind::DrainDeadline:
       force_close_all();
       return;
+    case TimerKind::ConnectRetry: {
+      Session* s = sessions_.find(a, generation);
+      if (s == nullptr || s->state != SessionState::Connecting) return;
+      s->retry_timer = {};
+      s->waiting_descriptor = false;
+      --waiting_descriptor_;
+      start_connect(a);
+      return;
+    }
   }
 }
 
@@ -437,7 +444,13 @@ void Worker::arm_accept(uint32_t li) {
   // Multishot: one SQE keeps accepting (a CQE per connection, IORING_CQE_F_MORE while it stays
   // armed). SOCK_CLOEXEC: session sockets must not leak into exec'd children. No peer address
   // buffer: it would be shared by every completion; getpeername() is used when one is needed.
-  io_uring_prep_multishot_accept(s, l.fd, nullptr, nullptr, SOCK_CLOEXEC);
+  if (now_ms_ < single_accept_until_ms_) {
+    // Near the descriptor limit: one connection per SQE, so the next accept is armed only
+    // after this session got its upstream socket (or waits for one, which pauses accepting).
+    io_uring_prep_accept(s, l.fd, nullptr, nullptr, SOCK_CLOEXEC);
+  } else {
+    io_uring_prep_multishot_accept(s, l.fd, nullptr, nullptr, SOCK_CLOEXEC);
+  }
   l.armed = true;
   ++worker_ops_;
 }
@@ -451,7 +464,7 @@ void Worker::cancel_accept(uint32_t li) {
   ++worker_ops_;
 }
 
-void Worker::log_accept_limit(int error) {
+void Worker::log_accept_limit(int error, const char* what) {
   const int cause = error == EMFILE ? 0 : error == ENFILE ? 1 : 2;
   // At most one line per second per cause: a sustained overload must not flood the log.
   if (now_ms_ - last_limit_log_ms_[cause] < 1000) return;
@@ -460,8 +473,35 @@ void Worker::log_accept_limit(int error) {
       cause == 0   ? "the process is out of file descriptors: raise LimitNOFILE (ulimit -n)"
       : cause == 1 ? "the system file table is full: raise the sysctl fs.file-max"
                    : "the kernel is short of socket memory: add memory or lower the load";
-  log::warning("worker {}: accept failed ({}); accepting paused for {} ms; {}", index_,
+  log::warning("worker {}: {} failed ({}); accepting paused for {} ms; {}", index_, what,
                std::strerror(error), kAcceptPauseMs, advice);
+}
+
+// The process is out of descriptors (or the kernel short of memory) for a session's upstream
+// socket. Closing the client it already accepted would turn a passing shortage into a failed
+// connection, so the session waits kAcceptPauseMs and tries again (for at most its gateway's
+// idleTimeout); and accepting stays paused while any session waits, so descriptors freed by
+// ending sessions go to sessions already accepted rather than to new clients that would hit the
+// same wall.
+void Worker::wait_for_descriptor(uint32_t slot, int error) {
+  worker_stats_.add(WorkerStat::accept_pauses_total);
+  single_accept_until_ms_ = now_ms_ + kSingleAcceptMs;
+  log_accept_limit(error, "upstream socket()");
+  for (uint32_t i = 0; i < listeners_.size(); ++i) {
+    Listener& l = listeners_[i];
+    if (l.fd < 0 || l.paused) continue;
+    l.pause_wanted = true;
+    if (l.armed && !l.cancelling) cancel_accept(i);
+    settle_listener(i);
+  }
+  Session& s = sessions_.at(slot);
+  if (!s.waiting_descriptor) {
+    s.waiting_descriptor = true;
+    ++waiting_descriptor_;
+  }
+  const uint64_t payload = (static_cast<uint64_t>(TimerKind::ConnectRetry) << 56) |
+                           (static_cast<uint64_t>(s.generation) << 32) | slot;
+  s.retry_timer = timers_.insert(tick_at(now_ms_ + kAcceptPauseMs), payload);
 }
 
 void Worker::on_accept(uint32_t li, int res, uint32_t flags) {
@@ -480,7 +520,8 @@ void Worker::on_accept(uint32_t li, int res, uint32_t flags) {
     const int error = -res;
     if (is_resource_error(error)) {
       worker_stats_.add(WorkerStat::accept_pauses_total);
-      log_accept_limit(error);
+      single_accept_until_ms_ = now_ms_ + kSingleAcceptMs;
+      log_accept_limit(error, "accept");
       l.pause_wanted = true;
       if (l.armed && !l.cancelling) cancel_accept(li);
     } else if (!is_transient_accept_error(error)) {
@@ -506,7 +547,9 @@ void Worker::settle_listener(uint32_t li) {
     l.fd = -1;
     return;
   }
-  if (l.pause_wanted) {
+  // While sessions wait for a descriptor, accepting more clients would only give them the
+  // descriptors those sessions need: stay paused until they have theirs.
+  if (l.pause_wanted || waiting_descriptor_ > 0) {
     l.pause_wanted = false;
     l.paused = true;
     const uint64_t payload = (static_cast<uint64_t>(TimerKind::AcceptResume) << 56) | li;

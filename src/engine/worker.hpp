@@ -8,6 +8,7 @@
 #pragma once
 
 #include <atomic>
+#include <cerrno>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
@@ -69,6 +70,12 @@ struct Command {
   std::shared_ptr<SocketsRequest> sockets;
 };
 
+// Errors that say "a limit was hit" (descriptors, file table, memory): retrying at once would
+// spin, so the worker pauses accepting.
+inline bool is_resource_error(int error) {
+  return error == EMFILE || error == ENFILE || error == ENOBUFS || error == ENOMEM;
+}
+
 class Worker {
  public:
   struct ListenerSpec {
@@ -104,7 +111,16 @@ class Worker {
     bool pause_wanted = false;
     TimerId resume_timer;
   };
-  enum class TimerKind : uint8_t { Idle = 1, AcceptResume = 2, DrainDeadline = 3 };
+  // Until this worker-clock time, listeners accept one connection at a time (no multishot): a
+  // descriptor shortage was seen, and a multishot accept would take every descriptor that
+  // frees up, leaving accepted sessions none for their upstream sockets (a deadlock).
+  int64_t single_accept_until_ms_ = 0;
+  enum class TimerKind : uint8_t {
+    Idle = 1,
+    AcceptResume = 2,
+    DrainDeadline = 3,
+    ConnectRetry = 4
+  };
 
   // worker.cpp
   void thread_main(std::promise<Result<void>>* ready);
@@ -120,7 +136,8 @@ class Worker {
   void on_accept(uint32_t li, int res, uint32_t flags);
   void cancel_accept(uint32_t li);
   void settle_listener(uint32_t li);
-  void log_accept_limit(int error);
+  void log_accept_limit(int error, const char* what);
+  void wait_for_descriptor(uint32_t slot, int error);
   void begin_drain(std::chrono::steady_clock::time_point deadline);
   void accept_queued(uint32_t li);
   void retry_worker_ops();
@@ -191,8 +208,9 @@ class Worker {
   // Buffers kept for sessions that make progress: below this many free buffers, new sessions
   // are refused (see worker_memory.cpp).
   uint32_t reserve_ = 0;
-  uint32_t holders_ = 0;        // directions holding at least one buffer (queued data)
-  uint32_t excess_budget_ = 0;  // buffers all directions may hold beyond their first one
+  uint32_t waiting_descriptor_ = 0;  // sessions waiting for a descriptor: accepting stays paused
+  uint32_t holders_ = 0;             // directions holding at least one buffer (queued data)
+  uint32_t excess_budget_ = 0;       // buffers all directions may hold beyond their first one
   int64_t last_overload_log_ms_ = -1000000;
   int64_t last_relief_ms_ = -1000000;
   int64_t drain_deadline_ms_ = INT64_MAX;  // worker clock; sessions accepted after it are cut

@@ -134,19 +134,29 @@ void Worker::start_connect(uint32_t slot) {
     const uint32_t host = balancers_[u].pick();
     s.host = host;
     ++s.attempts;
-    us.add(UpstreamStat::upstream_connect_attempts_total);
     const net::SocketAddress& addr = hosts[host];
     // socket() + the upstream's options (tcpKeepalive) BEFORE connect, so keepalive covers the
     // connection from its first packet.
     auto fd = net::open_upstream_socket(addr.family(), shared_.upstream_options[u]);
     if (!fd) {
-      // A local failure (EMFILE, ENOBUFS...): another host would fail the same way, and
-      // retrying at once would spin, so the session ends here.
+      // A session waiting for a descriptor does nothing, so the gateway's idleTimeout bounds
+      // the wait (0 disables it, as it does for idle sessions).
+      const int64_t idle_ms = gw.tcp_proxy.idle_timeout.count();
+      if (is_resource_error(fd.error().code) &&
+          (idle_ms == 0 || now_ms_ - s.accepted_ms < idle_ms)) {
+        --s.attempts;  // nothing reached the network: not an attempt
+        wait_for_descriptor(slot, fd.error().code);
+        return;
+      }
+      // Any other local failure would fail the same way on another host, and retrying at once
+      // would spin, so the session ends here.
+      us.add(UpstreamStat::upstream_connect_attempts_total);
       us.add(UpstreamStat::upstream_connect_errors_total);
       s.reason = EndReason::ConnectError;
       log::debug("worker {}: upstream {}: {}", index_, shared_.upstream_ids[u], fd.error().message);
       break;
     }
+    us.add(UpstreamStat::upstream_connect_attempts_total);
     s.upstream_fd = *fd;
     us.add(UpstreamStat::upstream_connections_active, 1);
     balancers_[u].on_start(host);
@@ -376,6 +386,8 @@ void Worker::finish(uint32_t slot) {
     shared_.upstream_sessions[s.upstream].fetch_sub(1, std::memory_order_relaxed);
   }
   timers_.cancel(s.idle_timer);
+  timers_.cancel(s.retry_timer);
+  if (s.waiting_descriptor) --waiting_descriptor_;
   sessions_.free(slot);
 }
 

@@ -102,6 +102,8 @@ struct Session {
   int64_t last_activity_ms = 0;         // worker clock, updated on every data completion
   int64_t accepted_wall_ns = 0;         // only when a session sink is set
   TimerId idle_timer;
+  TimerId retry_timer;              // Connecting: waiting for a descriptor to try the connect again
+  bool waiting_descriptor = false;  // counted in Worker::waiting_descriptor_
   Direction dirs[2];
   uint32_t next_free = UINT32_MAX;
 
