@@ -26,9 +26,9 @@ constexpr RefusedKey kGatewayRefused[] = {
     {"proxyNames", Refusal::NoEffect, "Ringway is the proxy"},
 };
 // proxyNames is not among the accepted keys: it is refused with a warning above.
-constexpr std::string_view kGatewayKeys[] = {"metadata", "apiVersion", "kind",
-                                             "bindAddress", "bindPort",  "options",
-                                             "tcpGateway", "useProxyProto"};
+constexpr std::string_view kGatewayKeys[] = {"metadata",    "apiVersion",   "kind",
+                                             "bindAddress", "bindPort",     "options",
+                                             "tcpGateway",  "useProxyProto"};
 
 constexpr std::string_view kOptionsKeys[] = {
     "socketOptions",        "tcpKeepalive",  "perConnectionBufferLimitBytes",

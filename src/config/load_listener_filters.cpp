@@ -63,8 +63,8 @@ std::optional<ProxyProtocolRule> load_rule(const toml::table& table, const std::
   return rule;
 }
 
-void load_proxy_protocol(const toml::node& node, const std::string& path,
-                         Diagnostics& diagnostics, SourcePos fallback, Gateway& gateway) {
+void load_proxy_protocol(const toml::node& node, const std::string& path, Diagnostics& diagnostics,
+                         SourcePos fallback, Gateway& gateway) {
   const toml::table* table = read_table(node, path, diagnostics);
   if (table == nullptr) return;
   const TableReader r(*table, path, {kProxyProtocolKeys}, diagnostics, pos_or(node, fallback));
@@ -86,8 +86,8 @@ void load_proxy_protocol(const toml::node& node, const std::string& path,
     if (array == nullptr) return;
     bool ok = true;
     for (size_t i = 0; i < array->size(); ++i) {
-      auto rule = load_rule(*array->get(i)->as_table(), index_path(r.path("rules"), i),
-                            diagnostics, pos_or(*array, r.pos()));
+      auto rule = load_rule(*array->get(i)->as_table(), index_path(r.path("rules"), i), diagnostics,
+                            pos_or(*array, r.pos()));
       ok = ok && rule.has_value();
       if (rule) pp.rules.push_back(std::move(*rule));
     }
@@ -101,8 +101,8 @@ void load_proxy_protocol(const toml::node& node, const std::string& path,
   gateway.proxy_protocol = std::move(pp);
 }
 
-void load_sni_passthrough(const toml::node& node, const std::string& path,
-                          Diagnostics& diagnostics, SourcePos fallback, Gateway& gateway) {
+void load_sni_passthrough(const toml::node& node, const std::string& path, Diagnostics& diagnostics,
+                          SourcePos fallback, Gateway& gateway) {
   const toml::table* table = read_table(node, path, diagnostics);
   if (table == nullptr) return;
   const TableReader r(*table, path, {kSniPassthroughKeys}, diagnostics, pos_or(node, fallback));
@@ -123,17 +123,16 @@ void load_sni_passthrough(const toml::node& node, const std::string& path,
       }
     }
     if (!found) {
-      diagnostics.error(pos_of(*n), r.path("onNoMatch"),
-                        fmt::format("unknown action {}; allowed: \"close\" (FIN), \"reset\" (RST)",
-                                    quoted(*s)));
+      diagnostics.error(
+          pos_of(*n), r.path("onNoMatch"),
+          fmt::format("unknown action {}; allowed: \"close\" (FIN), \"reset\" (RST)", quoted(*s)));
     }
   }
 }
 
 }  // namespace
 
-void load_listener_filters(const TableReader& options, Diagnostics& diagnostics,
-                           Gateway& gateway) {
+void load_listener_filters(const TableReader& options, Diagnostics& diagnostics, Gateway& gateway) {
   if (const auto* n = options.get("proxyProtocol")) {
     load_proxy_protocol(*n, options.path("proxyProtocol"), diagnostics, options.pos(), gateway);
   }

@@ -101,9 +101,9 @@ std::optional<SslPassthrough> load_ssl_config(const toml::node& node, const std:
   const toml::node* domains = r.get("sniDomains");
   const toml::array* array = domains ? domains->as_array() : nullptr;
   if (domains != nullptr && array == nullptr) {
-    diagnostics.error(pos_of(*domains), r.path("sniDomains"),
-                      fmt::format("expected an array of server names, got {}",
-                                  type_name(*domains)));
+    diagnostics.error(
+        pos_of(*domains), r.path("sniDomains"),
+        fmt::format("expected an array of server names, got {}", type_name(*domains)));
     return std::nullopt;
   }
   if (array == nullptr || array->empty()) {
@@ -120,8 +120,7 @@ std::optional<SslPassthrough> load_ssl_config(const toml::node& node, const std:
       ok = false;
       continue;
     }
-    if (std::find(ssl.sni_domains.begin(), ssl.sni_domains.end(), *name) !=
-        ssl.sni_domains.end()) {
+    if (std::find(ssl.sni_domains.begin(), ssl.sni_domains.end(), *name) != ssl.sni_domains.end()) {
       diagnostics.error(pos_or(*array->get(i), r.pos()), item_path,
                         fmt::format("{} is listed twice", quoted(*name)));
       ok = false;
@@ -313,8 +312,8 @@ void check_tcp_hosts(const Gateway& gateway, const std::string& hosts_path,
     if (!h.ssl) continue;
     for (size_t j = 0; j < h.ssl->sni_domains.size(); ++j) {
       const std::string& name = h.ssl->sni_domains[j];
-      const auto it = std::find_if(seen.begin(), seen.end(),
-                                   [&](const Seen& s) { return *s.name == name; });
+      const auto it =
+          std::find_if(seen.begin(), seen.end(), [&](const Seen& s) { return *s.name == name; });
       if (it != seen.end()) {
         diagnostics.error(
             h.ssl->sni_domain_pos[j],
@@ -341,7 +340,8 @@ LoadedUpstreamGroup load_upstream_group(const toml::table& table, size_t index,
   group.metadata = std::move(metadata.metadata);
   out.name_pos = metadata.pos;
   if (const auto* n = r.get("destinations")) {
-    group.destinations = load_weighted_destinations(*n, r.path("destinations"), diagnostics, r.pos());
+    group.destinations =
+        load_weighted_destinations(*n, r.path("destinations"), diagnostics, r.pos());
   } else {
     diagnostics.error(r.pos(), r.path("destinations"),
                       "is required: destinations = [{ weight = N, destination.upstream = "

@@ -1,7 +1,7 @@
 // `[[upstreams]]`: Gloo's Upstream spec (static hosts, connectionConfig, loadBalancerConfig,
 // circuitBreakers, proxyProtocolVersion) into config::Upstream; healthChecks, outlierDetection
-// and failover are read by load_upstream_health.cpp. Every other upstream type and the HTTP-only fields
-// are refused by name.
+// and failover are read by load_upstream_health.cpp. Every other upstream type and the HTTP-only
+// fields are refused by name.
 #include <fmt/format.h>
 
 #include <limits>
@@ -15,9 +15,10 @@ namespace {
 constexpr int64_t kUint32Max = std::numeric_limits<uint32_t>::max();
 
 constexpr std::string_view kUpstreamKeys[] = {
-    "metadata",         "apiVersion",       "kind",     "static",
-    "connectionConfig", "loadBalancerConfig", "circuitBreakers", "healthChecks",
-    "outlierDetection", "failover",         "proxyProtocolVersion"};
+    "metadata",        "apiVersion",          "kind",
+    "static",          "connectionConfig",    "loadBalancerConfig",
+    "circuitBreakers", "healthChecks",        "outlierDetection",
+    "failover",        "proxyProtocolVersion"};
 constexpr RefusedKey kUpstreamRefused[] = {
     {"kube", Refusal::NotYet, "Ringway implements static upstreams"},
     {"consul", Refusal::NotYet, "Ringway implements static upstreams"},
@@ -228,8 +229,10 @@ void load_load_balancer(const TableReader& us, Diagnostics& diagnostics, Upstrea
   const TableReader r(*table, path, {kLoadBalancerKeys, kLoadBalancerRefused}, diagnostics,
                       us.pos());
   static constexpr std::pair<std::string_view, LoadBalancer> kPolicies[] = {
-      {"roundRobin", LoadBalancer::RoundRobin},     {"random", LoadBalancer::Random},
-      {"leastRequest", LoadBalancer::LeastRequest}, {"ringHash", LoadBalancer::RingHash},
+      {"roundRobin", LoadBalancer::RoundRobin},
+      {"random", LoadBalancer::Random},
+      {"leastRequest", LoadBalancer::LeastRequest},
+      {"ringHash", LoadBalancer::RingHash},
       {"maglev", LoadBalancer::Maglev},
   };
   std::string_view chosen;
@@ -250,7 +253,8 @@ void load_load_balancer(const TableReader& us, Diagnostics& diagnostics, Upstrea
     }
     chosen = key;
     upstream.load_balancer = policy;
-    if (const auto* c = p.get("ringHashConfig")) load_ring_hash_config(p, *c, diagnostics, upstream);
+    if (const auto* c = p.get("ringHashConfig"))
+      load_ring_hash_config(p, *c, diagnostics, upstream);
   }
 }
 

@@ -13,12 +13,19 @@ namespace {
 
 constexpr int64_t kUint32Max = std::numeric_limits<uint32_t>::max();
 
-constexpr std::string_view kHealthCheckKeys[] = {
-    "timeout",           "interval",           "initialJitter",
-    "intervalJitter",    "intervalJitterPercent", "unhealthyThreshold",
-    "healthyThreshold",  "reuseConnection",    "noTrafficInterval",
-    "unhealthyInterval", "unhealthyEdgeInterval", "healthyEdgeInterval",
-    "tcpHealthCheck"};
+constexpr std::string_view kHealthCheckKeys[] = {"timeout",
+                                                 "interval",
+                                                 "initialJitter",
+                                                 "intervalJitter",
+                                                 "intervalJitterPercent",
+                                                 "unhealthyThreshold",
+                                                 "healthyThreshold",
+                                                 "reuseConnection",
+                                                 "noTrafficInterval",
+                                                 "unhealthyInterval",
+                                                 "unhealthyEdgeInterval",
+                                                 "healthyEdgeInterval",
+                                                 "tcpHealthCheck"};
 constexpr RefusedKey kHealthCheckRefused[] = {
     {"httpHealthCheck", Refusal::HttpOnly, "use tcpHealthCheck"},
     {"grpcHealthCheck", Refusal::HttpOnly, "use tcpHealthCheck"},
@@ -28,17 +35,16 @@ constexpr RefusedKey kHealthCheckRefused[] = {
 };
 constexpr std::string_view kTcpHealthCheckKeys[] = {"send", "receive"};
 constexpr std::string_view kPayloadKeys[] = {"text"};
-constexpr std::string_view kOutlierKeys[] = {
-    "consecutive5xx",
-    "interval",
-    "baseEjectionTime",
-    "maxEjectionPercent",
-    "enforcingConsecutive5xx",
-    "consecutiveGatewayFailure",
-    "enforcingConsecutiveGatewayFailure",
-    "splitExternalLocalOriginErrors",
-    "consecutiveLocalOriginFailure",
-    "enforcingConsecutiveLocalOriginFailure"};
+constexpr std::string_view kOutlierKeys[] = {"consecutive5xx",
+                                             "interval",
+                                             "baseEjectionTime",
+                                             "maxEjectionPercent",
+                                             "enforcingConsecutive5xx",
+                                             "consecutiveGatewayFailure",
+                                             "enforcingConsecutiveGatewayFailure",
+                                             "splitExternalLocalOriginErrors",
+                                             "consecutiveLocalOriginFailure",
+                                             "enforcingConsecutiveLocalOriginFailure"};
 constexpr RefusedKey kOutlierRefused[] = {
     {"enforcingSuccessRate", Refusal::NotYet},
     {"successRateMinimumHosts", Refusal::NotYet},
@@ -295,8 +301,8 @@ std::optional<FailoverLocality> load_locality_endpoints(const toml::table& table
                                                         const std::string& path,
                                                         Diagnostics& diagnostics,
                                                         SourcePos fallback) {
-  const TableReader r(table, path, {kLocalityEndpointsKeys, kLocalityEndpointsRefused},
-                      diagnostics, fallback);
+  const TableReader r(table, path, {kLocalityEndpointsKeys, kLocalityEndpointsRefused}, diagnostics,
+                      fallback);
   FailoverLocality locality;
   bool ok = true;
   if (const auto* n = r.get("locality")) {

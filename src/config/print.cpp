@@ -113,8 +113,8 @@ std::string ref(const ResourceRef& r) {
 std::string weighted_destinations(const std::vector<WeightedDestination>& list) {
   std::string out = "[\n";
   for (const auto& d : list) {
-    out += fmt::format("  {{ weight = {}, destination.upstream = {} }},\n", d.weight,
-                       ref(d.upstream));
+    out +=
+        fmt::format("  {{ weight = {}, destination.upstream = {} }},\n", d.weight, ref(d.upstream));
   }
   return out + "]";
 }
@@ -133,13 +133,13 @@ void print_listener_filters(const Gateway& g, std::string& out) {
     const ProxyProtocol& pp = *g.proxy_protocol;
     std::string rules;
     for (const auto& r : pp.rules) {
-      rules += fmt::format("{}{{ tlvType = {}, onTlvPresent = {{ metadataNamespace = {}, key = {} }} }}",
-                           rules.empty() ? "" : ", ", r.tlv_type, str(r.metadata_namespace),
-                           str(r.key));
+      rules +=
+          fmt::format("{}{{ tlvType = {}, onTlvPresent = {{ metadataNamespace = {}, key = {} }} }}",
+                      rules.empty() ? "" : ", ", r.tlv_type, str(r.metadata_namespace), str(r.key));
     }
-    out += fmt::format(
-        "proxyProtocol = {{ allowRequestsWithoutProxyProtocol = {}, rules = [{}] }}\n",
-        pp.allow_requests_without_proxy_protocol, rules);
+    out +=
+        fmt::format("proxyProtocol = {{ allowRequestsWithoutProxyProtocol = {}, rules = [{}] }}\n",
+                    pp.allow_requests_without_proxy_protocol, rules);
   }
   if (!sni && !g.proxy_protocol) return;
   out += fmt::format(

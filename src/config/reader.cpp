@@ -137,7 +137,8 @@ TableReader::TableReader(const toml::table& table, std::string path, const Schem
               fmt::format("{} applies to HTTP only; Ringway forwards TCP{}", written, detail));
           break;
         case Refusal::Never:
-          diagnostics.error(key_pos, where, fmt::format("{} is not supported: {}", written, r.detail));
+          diagnostics.error(key_pos, where,
+                            fmt::format("{} is not supported: {}", written, r.detail));
           break;
         case Refusal::NoEffect:
           diagnostics.warning(key_pos, where,

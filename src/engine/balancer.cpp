@@ -151,7 +151,8 @@ HostPicker::HostPicker(config::LoadBalancer policy, const config::RingHashConfig
     }
     level.balancer = std::make_unique<Balancer>(policy, weights, seed + levels_.size());
     if (policy == config::LoadBalancer::RingHash) {
-      level.ring = std::make_unique<RingHash>(keyed, ring.minimum_ring_size, ring.maximum_ring_size);
+      level.ring =
+          std::make_unique<RingHash>(keyed, ring.minimum_ring_size, ring.maximum_ring_size);
     } else if (policy == config::LoadBalancer::Maglev) {
       level.maglev = std::make_unique<Maglev>(keyed);
     }

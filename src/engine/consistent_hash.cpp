@@ -6,7 +6,6 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
-#include <numeric>
 
 namespace ringway::engine {
 namespace {
@@ -54,23 +53,25 @@ RingHash::RingHash(const std::vector<HashHost>& hosts, uint64_t min_ring_size,
                    uint64_t max_ring_size)
     : hosts_(static_cast<uint32_t>(hosts.size())) {
   if (hosts.empty()) return;
-  double total = 0;
-  double min_share = 1.0;
+  uint32_t min_weight = UINT32_MAX;
+  double total_units = 0;  // weights in units of the lightest host's weight
   for (const auto& h : hosts)
-    total += std::max<uint32_t>(h.weight, 1);
+    min_weight = std::min(min_weight, std::max<uint32_t>(h.weight, 1));
   for (const auto& h : hosts)
-    min_share = std::min(min_share, std::max<uint32_t>(h.weight, 1) / total);
-  // As Envoy: scale so that the lightest host gets at least one point and the ring at least
-  // min_ring_size, but never more than max_ring_size points in all.
-  const double scale = std::min(std::ceil(min_share * static_cast<double>(min_ring_size)) / min_share,
-                                static_cast<double>(max_ring_size));
-  double target = 0;
-  uint64_t placed = 0;
+    total_units += static_cast<double>(std::max<uint32_t>(h.weight, 1)) / min_weight;
+  // The lightest host gets min_ring_size points and every other host proportionally more, so
+  // a host's points do not depend on how many other hosts there are: the ring of N - 1 hosts
+  // is the ring of N minus one host's points, and removing a host moves only its own clients.
+  // (Envoy spreads min_ring_size over all hosts instead, which rescales every host when one
+  // goes.) Only when that would exceed max_ring_size is everything scaled down to fit.
+  double per_unit = static_cast<double>(min_ring_size);
+  if (per_unit * total_units > static_cast<double>(max_ring_size)) {
+    per_unit = static_cast<double>(max_ring_size) / total_units;
+  }
   for (uint32_t i = 0; i < hosts.size(); ++i) {
-    // Cumulative rounding keeps the total exact and each host within one point of its share.
-    target += scale * std::max<uint32_t>(hosts[i].weight, 1) / total;
-    const auto upto = static_cast<uint64_t>(std::llround(target));
-    for (uint64_t n = 0; placed < upto; ++n, ++placed) {
+    const double units = static_cast<double>(std::max<uint32_t>(hosts[i].weight, 1)) / min_weight;
+    const auto count = std::max<uint64_t>(1, static_cast<uint64_t>(std::floor(per_unit * units)));
+    for (uint64_t n = 0; n < count; ++n) {
       const std::string point = hosts[i].key + "_" + std::to_string(n);
       ring_.push_back({hash_bytes(point.data(), point.size()), i});
     }

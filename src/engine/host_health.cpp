@@ -50,15 +50,16 @@ bool OutlierDetector::roll(uint32_t percent) {
 bool OutlierDetector::may_eject() const {
   // Envoy: "will eject at least one host regardless of the value".
   if (ejected_count_ == 0) return true;
-  return (ejected_count_ + 1) * 100 <= static_cast<uint64_t>(config_.max_ejection_percent) *
-                                            hosts_.size();
+  return (ejected_count_ + 1) * 100 <=
+         static_cast<uint64_t>(config_.max_ejection_percent) * hosts_.size();
 }
 
 bool OutlierDetector::eject(Host& h, config::Duration now) {
   h.consecutive_5xx = h.consecutive_gateway = h.consecutive_local = 0;
   if (!may_eject()) return false;
   ++h.multiplier;
-  const config::Duration cap = std::max(config::kDefaultMaxEjectionTime, config_.base_ejection_time);
+  const config::Duration cap =
+      std::max(config::kDefaultMaxEjectionTime, config_.base_ejection_time);
   h.until = now + std::min(config_.base_ejection_time * h.multiplier, cap);
   h.ejected = true;
   ++ejected_count_;
@@ -76,8 +77,8 @@ bool OutlierDetector::on_local_origin_failure(uint32_t host, config::Duration no
     }
     return false;
   }
-  const bool by_5xx = ++h.consecutive_5xx >= config_.consecutive_5xx &&
-                      roll(config_.enforcing_consecutive_5xx);
+  const bool by_5xx =
+      ++h.consecutive_5xx >= config_.consecutive_5xx && roll(config_.enforcing_consecutive_5xx);
   const bool by_gateway = ++h.consecutive_gateway >= config_.consecutive_gateway_failure &&
                           roll(config_.enforcing_consecutive_gateway_failure);
   if (by_5xx || by_gateway) return eject(h, now);

@@ -157,7 +157,7 @@ struct TcpHost {
   size_t upstream_index = 0;  // index into Config::upstreams, set when references resolve
   // Multi: the destinations as written. UpstreamGroup: copied from the group when it resolves.
   std::vector<WeightedDestination> destinations;
-  ResourceRef upstream_group;  // UpstreamGroup only
+  ResourceRef upstream_group;         // UpstreamGroup only
   std::optional<SslPassthrough> ssl;  // absent: the gateway's default (plaintext or no SNI match)
   size_t index = 0;  // position in tcpHosts[] as written (entries that failed to load are absent)
   SourcePos pos;
@@ -290,11 +290,11 @@ struct Upstream {
   std::optional<TcpKeepalive> tcp_keepalive;  // absent = keepalive off
   uint32_t per_connection_buffer_limit_bytes = kDefaultPerConnectionBufferLimitBytes;
   LoadBalancer load_balancer = LoadBalancer::RoundRobin;
-  RingHashConfig ring_hash;  // used when load_balancer == RingHash
+  RingHashConfig ring_hash;                           // used when load_balancer == RingHash
   uint32_t max_connections = kDefaultMaxConnections;  // circuitBreakers.maxConnections
   std::optional<HealthCheck> health_check;            // healthChecks[0]; at most one (Envoy)
   std::optional<OutlierDetection> outlier_detection;
-  std::vector<FailoverPriority> failover;                     // priorities 1..n
+  std::vector<FailoverPriority> failover;                      // priorities 1..n
   std::optional<ProxyProtocolVersion> proxy_protocol_version;  // absent: no PROXY header sent
   SourcePos pos;
 

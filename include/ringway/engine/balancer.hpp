@@ -85,8 +85,8 @@ class HostPicker {
     uint32_t weight = 1;
     uint32_t priority = 0;
   };
-  HostPicker(config::LoadBalancer policy, const config::RingHashConfig& ring, std::vector<Host> hosts,
-             uint64_t seed);
+  HostPicker(config::LoadBalancer policy, const config::RingHashConfig& ring,
+             std::vector<Host> hosts, uint64_t seed);
 
   // Index into the hosts given to the constructor, or kNoHost when none is available.
   uint32_t pick(uint64_t source_hash);

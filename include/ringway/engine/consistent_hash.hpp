@@ -34,8 +34,10 @@ struct HashHost {
 
 class RingHash {
  public:
-  // Envoy's sizing: each host gets points in proportion to its share of the total weight, the
-  // lightest at least one; the ring has between min and max points (max wins).
+  // The lightest host gets `min_ring_size` points, the others in proportion to their weight,
+  // so the ring has at least min_ring_size points (Envoy's contract) and a host's points do not
+  // change when other hosts come or go. A ring larger than `max_ring_size` is scaled down to
+  // it (every host keeps at least one point).
   RingHash(const std::vector<HashHost>& hosts, uint64_t min_ring_size, uint64_t max_ring_size);
 
   // The host owning the first point at or after `hash` (wrapping). With `available` (one byte

@@ -155,7 +155,6 @@ sniPassthrough = { onNoMatch = "reset" }
   EXPECT_EQ(ok.config->gateways[0].sni_passthrough.on_no_match, SniNoMatch::Reset);
 }
 
-
 // ---- weighted destinations -----------------------------------------------------------------
 
 TEST(GlooTcp, MultiDestinationsLoadAndResolve) {

@@ -272,8 +272,9 @@ loadBalancerConfig.ringHash.ringHashConfig = { minimumRingSize = 2048, maximumRi
                     "ringHash.ringHashConfig.minimumRingSize: 0 is outside 1..8388608",
                 "test.toml:15:10: error: " + lb +
                     "maglev: ringHash and maglev are both set; choose one policy",
-                "test.toml:15:12: error: " + lb + "maglev.tableSize: unknown key; this table "
-                                                 "takes no keys",
+                "test.toml:15:12: error: " + lb +
+                    "maglev.tableSize: unknown key; this table "
+                    "takes no keys",
                 "test.toml:19:66: error: upstreams[1].loadBalancerConfig.ringHash.ringHashConfig."
                 "minimumRingSize: 2048 is larger than maximumRingSize 1024",
             }));

@@ -147,7 +147,6 @@ loadBalancerConfig = { random = {} }
       << printed;
 }
 
-
 TEST(Print, GlooTcpSurfaceRoundTrips) {
   const std::string printed = round_trip(R"toml(
 [[gateways]]
@@ -198,7 +197,8 @@ destinations = [{ weight = 1, destination.upstream = { name = "u" } }]
            "sslConfig = { sniDomains = [\"a.example\", \"*.b.example\"] }",
            "destination.multi.destinations = [\n"
            "  { weight = 0, destination.upstream = { name = \"u\", namespace = \"n\" } },\n"
-           "  { weight = 3, destination.upstream = { name = \"u2\", namespace = \"other\" } },\n]\n",
+           "  { weight = 3, destination.upstream = { name = \"u2\", namespace = \"other\" } "
+           "},\n]\n",
            "destination.upstreamGroup = { name = \"grp\", namespace = \"n\" }\n",
            "rules = [{ tlvType = 255, onTlvPresent = { metadataNamespace = \"\", key = \"k\" } }]",
            "proxyProtocolVersion = \"V1\"\n",
@@ -210,7 +210,8 @@ destinations = [{ weight = 1, destination.upstream = { name = "u" } }]
            "\"00\" }] }\n",
            "consecutiveLocalOriginFailure = 2\nenforcingConsecutiveLocalOriginFailure = 90\n",
            "[[upstreams.failover.prioritizedLocalities]]  # priority 1\n",
-           "lbEndpoints = [\n    { address = \"10.0.0.1\", port = 2, loadBalancingWeight = 4 },\n  ]",
+           "lbEndpoints = [\n    { address = \"10.0.0.1\", port = 2, loadBalancingWeight = 4 },\n  "
+           "]",
            "[[upstreamGroups]]\nmetadata = { name = \"grp\", namespace = \"n\" }\n",
        }) {
     EXPECT_NE(printed.find(want), std::string::npos) << want << "\n---\n" << printed;
