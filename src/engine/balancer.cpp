@@ -125,7 +125,7 @@ uint32_t DestinationChooser::pick() {
 
 HostPicker::HostPicker(config::LoadBalancer policy, const config::RingHashConfig& ring,
                        std::vector<Host> hosts, uint64_t seed)
-    : policy_(policy), hosts_(std::move(hosts)) {
+    : hosts_(std::move(hosts)) {
   available_.assign(hosts_.size(), 1);
   level_of_.resize(hosts_.size());
   index_in_level_.resize(hosts_.size());

@@ -106,7 +106,6 @@ class HostPicker {
     std::unique_ptr<Maglev> maglev;
     std::vector<uint8_t> available;  // scratch, one byte per level host
   };
-  config::LoadBalancer policy_;
   std::vector<Host> hosts_;
   std::vector<uint8_t> available_;
   std::vector<uint32_t> level_of_, index_in_level_;
