@@ -5,9 +5,13 @@
 #include <CLI/CLI.hpp>
 
 #include <cstdio>
+#include <fstream>
+#include <iterator>
 #include <string>
+#include <vector>
 
 #include "ringway/app/server.hpp"
+#include "ringway/config/import_gloo.hpp"
 #include "ringway/config/loader.hpp"
 #include "ringway/core/log.hpp"
 #include "ringway/net/check.hpp"
@@ -46,6 +50,30 @@ std::optional<config::Config> load_and_check(const std::string& path, bool kerne
   return std::move(loaded.config);
 }
 
+// `ringway import-gloo FILE...`: the TOML on stdout, errors on stderr.
+int import_gloo_main(const std::vector<std::string>& paths) {
+  std::vector<config::ImportSource> sources;
+  for (const auto& path : paths) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) {
+      std::fprintf(stderr, "%s: cannot open for reading\n", path.c_str());
+      return kExitNoInput;
+    }
+    sources.push_back({path, std::string((std::istreambuf_iterator<char>(in)),
+                                         std::istreambuf_iterator<char>())});
+  }
+  const config::ImportResult result = config::import_gloo(sources);
+  for (const auto& e : result.errors)
+    std::fprintf(stderr, "%s\n", e.c_str());
+  if (!result.ok()) return kExitDataError;
+  for (const auto& w : result.warnings)
+    std::fprintf(stderr, "import-gloo: warning: %s\n", w.c_str());
+  std::fputs(result.toml.c_str(), stdout);
+  std::fprintf(stderr, "import-gloo: %zu gateways, %zu upstreams, %zu documents left out\n",
+               result.gateways, result.upstreams, result.left_out);
+  return 0;
+}
+
 }  // namespace
 
 int cli_main(int argc, char** argv) {
@@ -63,6 +91,15 @@ int cli_main(int argc, char** argv) {
   cli.add_flag("--print-config", print_config,
                "print the effective config (every default filled in) as TOML and exit");
   cli.add_flag("--version", version, "print the version and exit");
+  std::vector<std::string> import_paths;
+  CLI::App* import = cli.add_subcommand(
+      "import-gloo",
+      "convert Gloo Gateway and Upstream YAML (single or multi-document files, `kubectl get -o "
+      "yaml` List output) to Ringway TOML on stdout; fields that cannot be carried become "
+      "\"# not carried\" comments");
+  import->add_option("files", import_paths, "Gloo YAML files")
+      ->required()
+      ->check(CLI::ExistingFile);
   try {
     cli.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -70,6 +107,7 @@ int cli_main(int argc, char** argv) {
   }
 
   log::init_from_environment();
+  if (import->parsed()) return import_gloo_main(import_paths);
   if (version) {
     std::printf("ringway %s\n", RINGWAY_VERSION);
     return 0;

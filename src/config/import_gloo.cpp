@@ -1,0 +1,608 @@
+// Gloo YAML -> Ringway TOML (contract in import_gloo.hpp). The fields carried here are the ones
+// load_gateway.cpp and load_upstream.cpp accept, under the same names; everything else in a
+// resource is named in a "not carried" comment with the reason, so nothing disappears silently.
+// yaml-cpp reports syntax errors by throwing; they are caught at the one call that parses.
+#include "ringway/config/import_gloo.hpp"
+
+#include <fmt/format.h>
+#include <yaml-cpp/yaml.h>
+
+#include <algorithm>
+#include <initializer_list>
+#include <set>
+#include <string_view>
+
+#include "ringway/config/model.hpp"
+
+namespace ringway::config {
+namespace {
+
+using YAML::Node;
+
+constexpr std::string_view kNotYet = "not supported by Ringway yet";
+constexpr std::string_view kHttpOnly = "HTTP only; Ringway forwards TCP";
+constexpr std::string_view kUnknown = "not a field Ringway knows in Gloo's resource";
+constexpr std::string_view kEnterprise = "Gloo Enterprise only, not supported by Ringway";
+
+struct Reason {
+  std::string_view key;
+  std::string_view why;
+};
+
+// One resource being written: its scalar keys, then its sub-tables, and the notes that go at
+// the top. Written out only when the resource is kept.
+struct Resource {
+  std::string name;
+  std::string namespace_ = kDefaultNamespace;
+  std::vector<std::string> upstream_refs;  // "namespace/name" of every upstream referred to
+  std::vector<std::string> notes;
+  std::string body;
+  std::string tables;
+
+  void not_carried(const std::string& path, std::string_view why) {
+    notes.push_back(fmt::format("# not carried: {}: {}", path, why));
+  }
+};
+
+// ---- TOML text -------------------------------------------------------------------------------
+
+std::string quote(std::string_view s) {
+  std::string out = "\"";
+  for (const char c : s) {
+    switch (c) {
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      default:
+        if (static_cast<unsigned char>(c) < 0x20 || c == 0x7F) {
+          out += fmt::format("\\u{:04X}", static_cast<unsigned>(static_cast<unsigned char>(c)));
+        } else {
+          out += c;
+        }
+    }
+  }
+  return out + "\"";
+}
+
+std::string toml_key(std::string_view k) {
+  const bool bare = !k.empty() && std::all_of(k.begin(), k.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+           c == '-';
+  });
+  return bare ? std::string(k) : quote(k);
+}
+
+bool is_integer(const std::string& s) {
+  const size_t start = !s.empty() && (s[0] == '-' || s[0] == '+') ? 1 : 0;
+  return s.size() > start && s.size() - start <= 18 &&
+         std::all_of(s.begin() + static_cast<std::ptrdiff_t>(start), s.end(),
+                     [](char c) { return c >= '0' && c <= '9'; });
+}
+
+// A scalar as TOML: an integer when YAML wrote a plain (unquoted) integer, true/false for
+// plain booleans, a string otherwise. Gloo's int64 fields are int-or-string, and the loader
+// accepts decimal strings and symbolic names where Gloo does.
+std::string scalar(const Node& n) {
+  const std::string& s = n.Scalar();
+  const bool plain = n.Tag() != "!";
+  if (plain && is_integer(s)) return s[0] == '+' ? s.substr(1) : s;
+  if (plain && (s == "true" || s == "false")) return s;
+  return quote(s);
+}
+
+// Any YAML value as an inline TOML value ({} for null: Gloo writes `roundRobin: {}`).
+std::string inline_value(const Node& n) {
+  if (n.IsScalar()) return scalar(n);
+  if (n.IsSequence()) {
+    std::string out = "[";
+    for (size_t i = 0; i < n.size(); ++i)
+      out += (i == 0 ? " " : ", ") + inline_value(n[i]);
+    return out + (n.size() > 0 ? " ]" : "]");
+  }
+  if (n.IsMap()) {
+    std::string out = "{";
+    bool first = true;
+    for (const auto& kv : n) {
+      out += (first ? " " : ", ") + toml_key(kv.first.Scalar()) + " = " + inline_value(kv.second);
+      first = false;
+    }
+    return out + (first ? "}" : " }");
+  }
+  return "{}";
+}
+
+// ---- YAML access -----------------------------------------------------------------------------
+
+Node get(const Node& map, std::string_view key) {
+  if (!map.IsMap()) return Node(YAML::NodeType::Undefined);
+  for (const auto& kv : map)
+    if (kv.first.Scalar() == key) return kv.second;
+  return Node(YAML::NodeType::Undefined);
+}
+
+bool has(const Node& map, std::string_view key) {
+  return get(map, key).IsDefined();
+}
+
+std::string where(const ImportSource& source, const Node& n) {
+  const YAML::Mark m = n.Mark();
+  return fmt::format("{}:{}:{}", source.name, m.line + 1, m.column + 1);
+}
+
+std::string index_path(const std::string& path, size_t i) {
+  return fmt::format("{}[{}]", path, i);
+}
+
+// Notes every key of `map` that is not in `handled`, with its reason from `reasons`.
+void note_rest(Resource& r, const Node& map, const std::string& path,
+               std::initializer_list<std::string_view> handled,
+               std::initializer_list<Reason> reasons = {}) {
+  if (!map.IsMap()) return;
+  for (const auto& kv : map) {
+    const std::string& key = kv.first.Scalar();
+    if (std::find(handled.begin(), handled.end(), key) != handled.end()) continue;
+    std::string_view why = kUnknown;
+    for (const Reason& reason : reasons)
+      if (reason.key == key) why = reason.why;
+    r.not_carried(path + "." + key, why);
+  }
+}
+
+// `key = value` lines for the listed keys of `map` that are present (scalars or inline values).
+std::string lines(const Node& map, std::initializer_list<std::string_view> keys) {
+  std::string out;
+  for (std::string_view k : keys) {
+    const Node v = get(map, k);
+    if (v.IsDefined() && !v.IsNull()) out += fmt::format("{} = {}\n", k, inline_value(v));
+  }
+  return out;
+}
+
+// An inline table of the listed keys of `map`; the other keys are noted.
+std::string inline_table(Resource& r, const Node& map, const std::string& path,
+                         std::initializer_list<std::string_view> keys,
+                         std::initializer_list<Reason> reasons = {}) {
+  note_rest(r, map, path, keys, reasons);
+  std::string out = "{";
+  bool first = true;
+  for (std::string_view k : keys) {
+    const Node v = get(map, k);
+    if (!v.IsDefined() || v.IsNull()) continue;
+    out += fmt::format("{}{} = {}", first ? " " : ", ", k, inline_value(v));
+    first = false;
+  }
+  return out + (first ? "}" : " }");
+}
+
+// ---- metadata --------------------------------------------------------------------------------
+
+constexpr std::string_view kServerSetMetadata[] = {
+    "uid",      "resourceVersion", "generation", "creationTimestamp", "managedFields",
+    "selfLink", "ownerReferences", "finalizers", "deletionTimestamp", "deletionGracePeriodSeconds"};
+
+// `metadata = { name, namespace }`; false (with an error) when there is no name.
+bool metadata(Resource& r, const Node& doc, const ImportSource& source, std::string& id,
+              std::vector<std::string>& errors) {
+  const Node md = get(doc, "metadata");
+  const Node name = get(md, "name");
+  if (!name.IsDefined() || !name.IsScalar() || name.Scalar().empty()) {
+    errors.push_back(
+        fmt::format("{}: error: metadata.name: is required (Ringway names every "
+                    "resource; references resolve by name)",
+                    where(source, md.IsDefined() ? md : doc)));
+    return false;
+  }
+  const Node ns = get(md, "namespace");
+  id = ns.IsDefined() ? ns.Scalar() + "/" + name.Scalar() : name.Scalar();
+  r.name = name.Scalar();
+  if (ns.IsDefined() && ns.IsScalar()) r.namespace_ = ns.Scalar();
+  r.body += "metadata = { name = " + quote(name.Scalar());
+  if (ns.IsDefined() && ns.IsScalar()) r.body += ", namespace = " + quote(ns.Scalar());
+  r.body += " }\n";
+  std::string server_set;
+  for (const auto& kv : md) {
+    const std::string& key = kv.first.Scalar();
+    if (key == "name" || key == "namespace") continue;
+    if (std::find(std::begin(kServerSetMetadata), std::end(kServerSetMetadata), key) !=
+        std::end(kServerSetMetadata)) {
+      server_set += (server_set.empty() ? "" : ", ") + key;
+    } else if (key == "labels") {
+      r.not_carried("metadata.labels", "Ringway does not select resources by label");
+    } else if (key == "annotations") {
+      r.not_carried("metadata.annotations", "Ringway reads no annotations");
+    } else {
+      r.not_carried("metadata." + key, kUnknown);
+    }
+  }
+  if (!server_set.empty()) {
+    r.not_carried("metadata.{" + server_set + "}", "set by the Kubernetes API server");
+  }
+  return true;
+}
+
+// ---- Gateway ---------------------------------------------------------------------------------
+
+void socket_options(Resource& r, const Node& list, const std::string& path) {
+  if (!list.IsSequence()) return r.not_carried(path, "not a list");
+  for (size_t i = 0; i < list.size(); ++i) {
+    const Node o = list[i];
+    const std::string p = index_path(path, i);
+    note_rest(r, o, p, {"description", "level", "name", "intValue", "bufValue", "state"});
+    r.tables += "\n[[gateways.options.socketOptions]]\n" +
+                lines(o, {"description", "level", "name", "intValue", "bufValue", "state"});
+  }
+}
+
+void access_logs(Resource& r, const Node& als, const std::string& path) {
+  note_rest(r, als, path, {"accessLog"});
+  const Node list = get(als, "accessLog");
+  if (!list.IsSequence()) return;
+  for (size_t i = 0; i < list.size(); ++i) {
+    const std::string p = index_path(path + ".accessLog", i);
+    note_rest(r, list[i], p, {"fileSink"},
+              {{"grpcService", kNotYet}, {"openTelemetryService", kNotYet}, {"filter", kNotYet}});
+    const Node sink = get(list[i], "fileSink");
+    if (!sink.IsDefined()) continue;
+    r.tables += "\n[[gateways.options.accessLoggingService.accessLog]]\nfileSink = " +
+                inline_table(r, sink, p + ".fileSink", {"path", "stringFormat", "jsonFormat"}) +
+                "\n";
+  }
+}
+
+void gateway_options(Resource& r, const Node& options, const std::string& path) {
+  note_rest(r, options, path,
+            {"socketOptions", "perConnectionBufferLimitBytes", "accessLoggingService"},
+            {{"proxyProtocol", kNotYet},
+             {"connectionBalanceConfig", kNotYet},
+             {"listenerAccessLoggingService", kNotYet},
+             {"tcpStats", kNotYet},
+             {"extensions", kNotYet}});
+  const std::string scalars = lines(options, {"perConnectionBufferLimitBytes"});
+  if (!scalars.empty()) r.tables += "\n[gateways.options]\n" + scalars;
+  if (const Node n = get(options, "socketOptions"); n.IsDefined()) {
+    socket_options(r, n, path + ".socketOptions");
+  }
+  if (const Node n = get(options, "accessLoggingService"); n.IsDefined()) {
+    access_logs(r, n, path + ".accessLoggingService");
+  }
+}
+
+// One tcpHost; false when it cannot be carried (its destination is not a single upstream).
+bool tcp_host(Resource& r, const Node& host, const std::string& path, std::string& out) {
+  const Node destination = get(host, "destination");
+  const Node single = get(destination, "single");
+  const Node upstream = get(single, "upstream");
+  if (!upstream.IsDefined()) {
+    std::string kind = "no destination";
+    for (const char* k : {"multi", "upstreamGroup", "forwardSniClusterName"})
+      if (has(destination, k)) kind = fmt::format("destination.{}", k);
+    for (const char* k : {"kube", "consul"})
+      if (has(single, k)) kind = fmt::format("destination.single.{}", k);
+    r.not_carried(
+        path, fmt::format("{} is {}; Ringway carries destination.single.upstream", kind, kNotYet));
+    return false;
+  }
+  if (has(host, "sslConfig")) {
+    // Carrying the host without its sslConfig would turn an SNI-matched host into the default
+    // one, which is a different config, not a smaller one.
+    r.not_carried(path, fmt::format("sslConfig (SNI matching or TLS) is {}", kNotYet));
+    return false;
+  }
+  note_rest(r, host, path, {"name", "destination"});
+  // Like the loader: a reference without a namespace means the gateway's namespace.
+  const Node ref_ns = get(upstream, "namespace");
+  r.upstream_refs.push_back(
+      (ref_ns.IsScalar() ? ref_ns.Scalar() : r.namespace_) + "/" +
+      (get(upstream, "name").IsScalar() ? get(upstream, "name").Scalar() : std::string()));
+  note_rest(r, destination, path + ".destination", {"single"});
+  note_rest(r, single, path + ".destination.single", {"upstream"},
+            {{"destinationSpec", kHttpOnly}, {"subset", kNotYet}});
+  out += "\n[[gateways.tcpGateway.tcpHosts]]\n" + lines(host, {"name"}) +
+         "destination.single.upstream = " +
+         inline_table(r, upstream, path + ".destination.single.upstream", {"name", "namespace"}) +
+         "\n";
+  return true;
+}
+
+// The tcpGateway; false when no tcpHost could be carried.
+bool tcp_gateway(Resource& r, const Node& tcp, const std::string& path) {
+  note_rest(r, tcp, path, {"tcpHosts", "options"});
+  const Node options = get(tcp, "options");
+  note_rest(r, options, path + ".options", {"tcpProxySettings", "connectionLimit"},
+            {{"localRatelimit", kNotYet}});
+  if (const Node s = get(options, "tcpProxySettings"); s.IsDefined()) {
+    note_rest(r, s, path + ".options.tcpProxySettings", {"idleTimeout", "maxConnectAttempts"},
+              {{"tunnelingConfig", kNotYet}, {"accessLogFlushInterval", kNotYet}});
+    const std::string l = lines(s, {"idleTimeout", "maxConnectAttempts"});
+    if (!l.empty()) r.tables += "\n[gateways.tcpGateway.options.tcpProxySettings]\n" + l;
+  }
+  if (const Node c = get(options, "connectionLimit"); c.IsDefined()) {
+    note_rest(r, c, path + ".options.connectionLimit", {"maxActiveConnections"},
+              {{"delayBeforeClose", kNotYet}});
+    const std::string l = lines(c, {"maxActiveConnections"});
+    if (!l.empty()) r.tables += "\n[gateways.tcpGateway.options.connectionLimit]\n" + l;
+  }
+  const Node hosts = get(tcp, "tcpHosts");
+  size_t carried = 0;
+  std::string out;
+  for (size_t i = 0; hosts.IsSequence() && i < hosts.size(); ++i)
+    carried += tcp_host(r, hosts[i], index_path(path + ".tcpHosts", i), out) ? 1 : 0;
+  r.tables += out;
+  return carried > 0;
+}
+
+// Why a Gateway cannot be served at all, or "" when it can.
+std::string gateway_unservable(const Node& spec) {
+  if (has(spec, "httpGateway")) return "an httpGateway; Ringway forwards TCP (tcpGateway) only";
+  if (has(spec, "hybridGateway")) return "a hybridGateway; Ringway forwards TCP (tcpGateway) only";
+  if (!has(spec, "tcpGateway")) {
+    return "no tcpGateway (Gloo serves such a Gateway as HTTP); Ringway forwards TCP only";
+  }
+  return "";
+}
+
+// ---- Upstream --------------------------------------------------------------------------------
+
+void upstream_static(Resource& r, const Node& st, const std::string& path) {
+  note_rest(r, st, path, {"hosts"},
+            {{"useTls", kNotYet}, {"autoSniRewrite", kNotYet}, {"serviceSpec", kHttpOnly}});
+  const Node hosts = get(st, "hosts");
+  std::string list;
+  for (size_t i = 0; hosts.IsSequence() && i < hosts.size(); ++i) {
+    list +=
+        "\n  " +
+        inline_table(
+            r, hosts[i], index_path(path + ".hosts", i), {"addr", "port", "loadBalancingWeight"},
+            {{"sniAddr", kNotYet}, {"metadata", kNotYet}, {"healthCheckConfig", kEnterprise}}) +
+        ",";
+  }
+  r.body += "static.hosts = [" + list + (list.empty() ? "]\n" : "\n]\n");
+}
+
+void upstream_connection(Resource& r, const Node& cc, const std::string& path) {
+  note_rest(r, cc, path, {"connectTimeout", "tcpKeepalive", "perConnectionBufferLimitBytes"},
+            {{"maxRequestsPerConnection", kHttpOnly},
+             {"commonHttpProtocolOptions", kHttpOnly},
+             {"http1ProtocolOptions", kHttpOnly}});
+  std::string l = lines(cc, {"connectTimeout", "perConnectionBufferLimitBytes"});
+  if (const Node k = get(cc, "tcpKeepalive"); k.IsDefined()) {
+    l += "tcpKeepalive = " +
+         inline_table(r, k, path + ".tcpKeepalive",
+                      {"keepaliveTime", "keepaliveInterval", "keepaliveProbes"}) +
+         "\n";
+  }
+  if (!l.empty()) r.tables += "\n[upstreams.connectionConfig]\n" + l;
+}
+
+void upstream_load_balancer(Resource& r, const Node& lb, const std::string& path) {
+  note_rest(r, lb, path, {"roundRobin", "random", "leastRequest"},
+            {{"ringHash", kNotYet},
+             {"maglev", kNotYet},
+             {"healthyPanicThreshold", kNotYet},
+             {"updateMergeWindow", kNotYet},
+             {"localityWeightedLbConfig", kEnterprise},
+             {"useHostnameForHashing", kNotYet},
+             {"closeConnectionsOnHostSetChange", kNotYet}});
+  std::string l;
+  for (const char* policy : {"roundRobin", "random", "leastRequest"}) {
+    const Node p = get(lb, policy);
+    if (!p.IsDefined()) continue;
+    l += fmt::format("{} = {}\n", policy,
+                     inline_table(r, p, path + "." + policy, {},
+                                  {{"slowStartConfig", kNotYet}, {"choiceCount", kNotYet}}));
+  }
+  if (!l.empty()) r.tables += "\n[upstreams.loadBalancerConfig]\n" + l;
+}
+
+constexpr std::string_view kUpstreamTypes[] = {"kube",  "consul", "aws", "awsEc2",
+                                               "azure", "pipe",   "gcp", "ai"};
+
+// ---- documents -------------------------------------------------------------------------------
+
+struct Output {
+  std::vector<std::pair<std::string, std::string>> refs;  // gateway id, upstream "ns/name"
+  std::set<std::string> upstream_ids;                     // "ns/name" of upstreams written
+  std::string gateways;
+  std::string upstreams;
+  std::string left_out;  // comments for whole documents left out
+  ImportResult result;
+};
+
+std::string render(const std::string& header, const std::string& origin, const Resource& r) {
+  std::string out = "\n" + header + "\n# from " + origin + "\n";
+  for (const auto& note : r.notes)
+    out += note + "\n";
+  return out + r.body + r.tables;
+}
+
+void leave_out(Output& out, const std::string& what, const std::string& origin,
+               std::string_view why) {
+  out.left_out += fmt::format("# not carried: {} ({}): {}\n", what, origin, why);
+  ++out.result.left_out;
+}
+
+void status_note(Resource& r, const Node& doc) {
+  if (has(doc, "status")) r.not_carried("status", "written by Gloo's controller");
+}
+
+void convert_gateway(const Node& doc, const ImportSource& source, Output& out) {
+  Resource r;
+  std::string id;
+  if (!metadata(r, doc, source, id, out.result.errors)) return;
+  const std::string origin = where(source, doc);
+  const Node spec = get(doc, "spec");
+  if (const std::string why = gateway_unservable(spec); !why.empty()) {
+    return leave_out(out, "Gateway " + id, origin, why);
+  }
+  status_note(r, doc);
+  note_rest(r, spec, "spec", {"bindAddress", "bindPort", "options", "tcpGateway", "useProxyProto"},
+            {{"ssl", kHttpOnly},
+             {"routeOptions", kHttpOnly},
+             {"proxyNames", "Ringway is the proxy: it serves every gateway in its config"},
+             {"namespacedStatuses", "written by Gloo's controller"}});
+  if (const Node p = get(spec, "useProxyProto"); p.IsDefined()) {
+    const bool off = p.IsScalar() && p.Scalar() == "false";
+    r.not_carried("spec.useProxyProto",
+                  off ? "false is Ringway's default (no PROXY protocol header expected)"
+                      : "PROXY protocol from a load balancer in front is not supported by "
+                        "Ringway yet");
+  }
+  r.body += lines(spec, {"bindAddress", "bindPort"});
+  if (const Node o = get(spec, "options"); o.IsDefined()) gateway_options(r, o, "spec.options");
+  if (!tcp_gateway(r, get(spec, "tcpGateway"), "spec.tcpGateway")) {
+    std::string why = "no tcpHost could be carried";
+    for (const auto& note : r.notes)
+      if (note.find(".tcpHosts[") != std::string::npos) why += "; " + note.substr(15);
+    return leave_out(out, "Gateway " + id, origin, why);
+  }
+  for (const auto& ref : r.upstream_refs)
+    out.refs.emplace_back(id, ref);
+  out.gateways += render("[[gateways]]", origin, r);
+  ++out.result.gateways;
+}
+
+void convert_upstream(const Node& doc, const ImportSource& source, Output& out) {
+  Resource r;
+  std::string id;
+  if (!metadata(r, doc, source, id, out.result.errors)) return;
+  const std::string origin = where(source, doc);
+  const Node spec = get(doc, "spec");
+  for (std::string_view type : kUpstreamTypes) {
+    if (has(spec, type)) {
+      return leave_out(out, "Upstream " + id, origin,
+                       fmt::format("a {} upstream; Ringway takes static upstreams only (list the "
+                                   "endpoints under static.hosts)",
+                                   type));
+    }
+  }
+  if (!has(spec, "static")) {
+    return leave_out(out, "Upstream " + id, origin, "no static hosts");
+  }
+  status_note(r, doc);
+  note_rest(r, spec, "spec",
+            {"static", "connectionConfig", "loadBalancerConfig", "circuitBreakers"},
+            {
+                {"sslConfig", kNotYet},
+                {"healthChecks", kNotYet},
+                {"outlierDetection", kNotYet},
+                {"failover", kNotYet},
+                {"proxyProtocolVersion", kNotYet},
+                {"preconnectPolicy", kNotYet},
+                {"ignoreHealthOnHostRemoval", kNotYet},
+                {"respectDnsTtl", kNotYet},
+                {"dnsRefreshRate", kNotYet},
+                {"disableIstioAutoMtls", kNotYet},
+                {"discoveryMetadata", "written by Gloo's discovery"},
+                {"useHttp2", kHttpOnly},
+                {"initialStreamWindowSize", kHttpOnly},
+                {"initialConnectionWindowSize", kHttpOnly},
+                {"maxConcurrentStreams", kHttpOnly},
+                {"protocolSelection", kHttpOnly},
+                {"httpProxyHostname", kHttpOnly},
+                {"httpConnectSslConfig", kHttpOnly},
+                {"httpConnectHeaders", kHttpOnly},
+                {"overrideStreamErrorOnInvalidHttpMessage", kHttpOnly},
+            });
+  upstream_static(r, get(spec, "static"), "spec.static");
+  if (const Node n = get(spec, "connectionConfig"); n.IsDefined()) {
+    upstream_connection(r, n, "spec.connectionConfig");
+  }
+  if (const Node n = get(spec, "loadBalancerConfig"); n.IsDefined()) {
+    upstream_load_balancer(r, n, "spec.loadBalancerConfig");
+  }
+  if (const Node n = get(spec, "circuitBreakers"); n.IsDefined()) {
+    note_rest(r, n, "spec.circuitBreakers", {"maxConnections"},
+              {{"maxPendingRequests", kNotYet},
+               {"maxRequests", kNotYet},
+               {"maxRetries", kNotYet},
+               {"trackRemaining", kNotYet}});
+    const std::string l = lines(n, {"maxConnections"});
+    if (!l.empty()) r.tables += "\n[upstreams.circuitBreakers]\n" + l;
+  }
+  out.upstream_ids.insert(r.namespace_ + "/" + r.name);
+  out.upstreams += render("[[upstreams]]", origin, r);
+  ++out.result.upstreams;
+}
+
+void convert_document(const Node& doc, const ImportSource& source, Output& out, int depth) {
+  if (!doc.IsDefined() || doc.IsNull()) return;  // an empty document between `---` lines
+  const std::string origin = where(source, doc);
+  if (!doc.IsMap()) return leave_out(out, "a document", origin, "not a YAML mapping");
+  const std::string kind = get(doc, "kind").IsScalar() ? get(doc, "kind").Scalar() : "";
+  const std::string api = get(doc, "apiVersion").IsScalar() ? get(doc, "apiVersion").Scalar() : "";
+  const Node items = get(doc, "items");
+  if (items.IsSequence() && depth == 0 && (kind == "List" || kind.ends_with("List"))) {
+    for (size_t i = 0; i < items.size(); ++i)
+      convert_document(items[i], source, out, depth + 1);
+    return;
+  }
+  const Node name = get(get(doc, "metadata"), "name");
+  const std::string what = (kind.empty() ? std::string("a document without kind") : kind) +
+                           (name.IsScalar() ? " " + name.Scalar() : std::string());
+  if (kind == "Gateway" && api == "gateway.solo.io/v1") return convert_gateway(doc, source, out);
+  if (kind == "Upstream" && api == "gloo.solo.io/v1") return convert_upstream(doc, source, out);
+  if (kind == "Gateway" || kind == "Upstream") {
+    return leave_out(out, what, origin,
+                     fmt::format("apiVersion {} is not Gloo's ({})", api.empty() ? "missing" : api,
+                                 kind == "Gateway" ? "gateway.solo.io/v1" : "gloo.solo.io/v1"));
+  }
+  leave_out(out, what, origin, "Ringway imports Gloo Gateway and Upstream resources only");
+}
+
+}  // namespace
+
+ImportResult import_gloo(const std::vector<ImportSource>& sources) {
+  Output out;
+  std::string names;
+  for (const ImportSource& source : sources) {
+    names += (names.empty() ? "" : ", ") + source.name;
+    std::vector<Node> docs;
+    try {
+      docs = YAML::LoadAll(source.text);
+    } catch (const YAML::Exception& e) {
+      out.result.errors.push_back(fmt::format("{}:{}:{}: error: YAML: {}", source.name,
+                                              e.mark.line + 1, e.mark.column + 1, e.msg));
+      continue;
+    }
+    for (const Node& doc : docs)
+      convert_document(doc, source, out, 0);
+  }
+  if (out.result.errors.empty() && out.result.gateways + out.result.upstreams == 0) {
+    out.result.errors.push_back(
+        fmt::format("{}: error: no Gloo Gateway (gateway.solo.io/v1) or Upstream "
+                    "(gloo.solo.io/v1) that Ringway can carry{}",
+                    names, out.left_out.empty() ? "" : ":\n" + out.left_out));
+  }
+  if (!out.result.errors.empty()) return std::move(out.result);
+  std::string toml = fmt::format(
+      "# Converted by `ringway import-gloo` from {}.\n"
+      "# Fields that could not be carried are listed as \"# not carried\" comments at the top\n"
+      "# of their resource. Check the result with `ringway --check -c FILE`.\n",
+      names);
+  // A gateway imported without its upstream does not pass --check: say so here, where the
+  // user still knows which files were given, rather than only at load time.
+  for (const auto& [gateway, ref] : out.refs) {
+    if (out.upstream_ids.count(ref) > 0) continue;
+    out.result.warnings.push_back(fmt::format(
+        "Gateway {} refers to Upstream {}, which is not among the inputs", gateway, ref));
+    toml += "# warning: " + out.result.warnings.back() + "\n";
+  }
+  if (!out.left_out.empty()) toml += "\n" + out.left_out;
+  toml += out.gateways + out.upstreams;
+  out.result.toml = std::move(toml);
+  return std::move(out.result);
+}
+
+}  // namespace ringway::config
