@@ -1,190 +1,23 @@
 // Gloo YAML -> Ringway TOML (contract in import_gloo.hpp). The fields carried here are the ones
-// load_gateway.cpp and load_upstream.cpp accept, under the same names; everything else in a
-// resource is named in a "not carried" comment with the reason, so nothing disappears silently.
-// yaml-cpp reports syntax errors by throwing; they are caught at the one call that parses.
+// the loader (load_gateway.cpp, load_tcp_host.cpp, load_upstream*.cpp) accepts, under the same
+// names; everything else in a resource is named in a "not carried" comment with the reason, so
+// nothing disappears silently. yaml-cpp reports syntax errors by throwing; they are caught at
+// the one call that parses.
 #include "ringway/config/import_gloo.hpp"
 
 #include <fmt/format.h>
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
-#include <initializer_list>
 #include <set>
 #include <string_view>
 
-#include "ringway/config/model.hpp"
+#include "import_gloo_text.hpp"
 
 namespace ringway::config {
 namespace {
 
-using YAML::Node;
-
-constexpr std::string_view kNotYet = "not supported by Ringway yet";
-constexpr std::string_view kHttpOnly = "HTTP only; Ringway forwards TCP";
-constexpr std::string_view kUnknown = "not a field Ringway knows in Gloo's resource";
-constexpr std::string_view kEnterprise = "Gloo Enterprise only, not supported by Ringway";
-
-struct Reason {
-  std::string_view key;
-  std::string_view why;
-};
-
-// One resource being written: its scalar keys, then its sub-tables, and the notes that go at
-// the top. Written out only when the resource is kept.
-struct Resource {
-  std::string name;
-  std::string namespace_ = kDefaultNamespace;
-  std::vector<std::string> upstream_refs;  // "namespace/name" of every upstream referred to
-  std::vector<std::string> notes;
-  std::string body;
-  std::string tables;
-
-  void not_carried(const std::string& path, std::string_view why) {
-    notes.push_back(fmt::format("# not carried: {}: {}", path, why));
-  }
-};
-
-// ---- TOML text -------------------------------------------------------------------------------
-
-std::string quote(std::string_view s) {
-  std::string out = "\"";
-  for (const char c : s) {
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      case '\r':
-        out += "\\r";
-        break;
-      default:
-        if (static_cast<unsigned char>(c) < 0x20 || c == 0x7F) {
-          out += fmt::format("\\u{:04X}", static_cast<unsigned>(static_cast<unsigned char>(c)));
-        } else {
-          out += c;
-        }
-    }
-  }
-  return out + "\"";
-}
-
-std::string toml_key(std::string_view k) {
-  const bool bare = !k.empty() && std::all_of(k.begin(), k.end(), [](char c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
-           c == '-';
-  });
-  return bare ? std::string(k) : quote(k);
-}
-
-bool is_integer(const std::string& s) {
-  const size_t start = !s.empty() && (s[0] == '-' || s[0] == '+') ? 1 : 0;
-  return s.size() > start && s.size() - start <= 18 &&
-         std::all_of(s.begin() + static_cast<std::ptrdiff_t>(start), s.end(),
-                     [](char c) { return c >= '0' && c <= '9'; });
-}
-
-// A scalar as TOML: an integer when YAML wrote a plain (unquoted) integer, true/false for
-// plain booleans, a string otherwise. Gloo's int64 fields are int-or-string, and the loader
-// accepts decimal strings and symbolic names where Gloo does.
-std::string scalar(const Node& n) {
-  const std::string& s = n.Scalar();
-  const bool plain = n.Tag() != "!";
-  if (plain && is_integer(s)) return s[0] == '+' ? s.substr(1) : s;
-  if (plain && (s == "true" || s == "false")) return s;
-  return quote(s);
-}
-
-// Any YAML value as an inline TOML value ({} for null: Gloo writes `roundRobin: {}`).
-std::string inline_value(const Node& n) {
-  if (n.IsScalar()) return scalar(n);
-  if (n.IsSequence()) {
-    std::string out = "[";
-    for (size_t i = 0; i < n.size(); ++i)
-      out += (i == 0 ? " " : ", ") + inline_value(n[i]);
-    return out + (n.size() > 0 ? " ]" : "]");
-  }
-  if (n.IsMap()) {
-    std::string out = "{";
-    bool first = true;
-    for (const auto& kv : n) {
-      out += (first ? " " : ", ") + toml_key(kv.first.Scalar()) + " = " + inline_value(kv.second);
-      first = false;
-    }
-    return out + (first ? "}" : " }");
-  }
-  return "{}";
-}
-
-// ---- YAML access -----------------------------------------------------------------------------
-
-Node get(const Node& map, std::string_view key) {
-  if (!map.IsMap()) return Node(YAML::NodeType::Undefined);
-  for (const auto& kv : map)
-    if (kv.first.Scalar() == key) return kv.second;
-  return Node(YAML::NodeType::Undefined);
-}
-
-bool has(const Node& map, std::string_view key) {
-  return get(map, key).IsDefined();
-}
-
-std::string where(const ImportSource& source, const Node& n) {
-  const YAML::Mark m = n.Mark();
-  return fmt::format("{}:{}:{}", source.name, m.line + 1, m.column + 1);
-}
-
-std::string index_path(const std::string& path, size_t i) {
-  return fmt::format("{}[{}]", path, i);
-}
-
-// Notes every key of `map` that is not in `handled`, with its reason from `reasons`.
-void note_rest(Resource& r, const Node& map, const std::string& path,
-               std::initializer_list<std::string_view> handled,
-               std::initializer_list<Reason> reasons = {}) {
-  if (!map.IsMap()) return;
-  for (const auto& kv : map) {
-    const std::string& key = kv.first.Scalar();
-    if (std::find(handled.begin(), handled.end(), key) != handled.end()) continue;
-    std::string_view why = kUnknown;
-    for (const Reason& reason : reasons)
-      if (reason.key == key) why = reason.why;
-    r.not_carried(path + "." + key, why);
-  }
-}
-
-// `key = value` lines for the listed keys of `map` that are present (scalars or inline values).
-std::string lines(const Node& map, std::initializer_list<std::string_view> keys) {
-  std::string out;
-  for (std::string_view k : keys) {
-    const Node v = get(map, k);
-    if (v.IsDefined() && !v.IsNull()) out += fmt::format("{} = {}\n", k, inline_value(v));
-  }
-  return out;
-}
-
-// An inline table of the listed keys of `map`; the other keys are noted.
-std::string inline_table(Resource& r, const Node& map, const std::string& path,
-                         std::initializer_list<std::string_view> keys,
-                         std::initializer_list<Reason> reasons = {}) {
-  note_rest(r, map, path, keys, reasons);
-  std::string out = "{";
-  bool first = true;
-  for (std::string_view k : keys) {
-    const Node v = get(map, k);
-    if (!v.IsDefined() || v.IsNull()) continue;
-    out += fmt::format("{}{} = {}", first ? " " : ", ", k, inline_value(v));
-    first = false;
-  }
-  return out + (first ? "}" : " }");
-}
+using namespace import_detail;  // NOLINT(google-build-using-namespace): this file's toolkit
 
 // ---- metadata --------------------------------------------------------------------------------
 
