@@ -69,8 +69,10 @@ int import_gloo_main(const std::vector<std::string>& paths) {
   for (const auto& w : result.warnings)
     std::fprintf(stderr, "import-gloo: warning: %s\n", w.c_str());
   std::fputs(result.toml.c_str(), stdout);
-  std::fprintf(stderr, "import-gloo: %zu gateways, %zu upstreams, %zu documents left out\n",
-               result.gateways, result.upstreams, result.left_out);
+  std::fprintf(stderr,
+               "import-gloo: %zu gateways, %zu upstreams, %zu upstream groups, %zu documents left "
+               "out\n",
+               result.gateways, result.upstreams, result.upstream_groups, result.left_out);
   return 0;
 }
 

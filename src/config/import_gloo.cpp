@@ -95,14 +95,17 @@ void access_logs(Resource& r, const Node& als, const std::string& path) {
 }
 
 void gateway_options(Resource& r, const Node& options, const std::string& path) {
-  note_rest(r, options, path,
-            {"socketOptions", "perConnectionBufferLimitBytes", "accessLoggingService"},
-            {{"proxyProtocol", kNotYet},
-             {"connectionBalanceConfig", kNotYet},
-             {"listenerAccessLoggingService", kNotYet},
-             {"tcpStats", kNotYet},
-             {"extensions", kNotYet}});
-  const std::string scalars = lines(options, {"perConnectionBufferLimitBytes"});
+  note_rest(
+      r, options, path,
+      {"socketOptions", "perConnectionBufferLimitBytes", "accessLoggingService", "proxyProtocol"},
+      {{"connectionBalanceConfig", kNotYet},
+       {"listenerAccessLoggingService", kNotYet},
+       {"tcpStats", kNotYet},
+       {"extensions", kNotYet}});
+  std::string scalars = lines(options, {"perConnectionBufferLimitBytes"});
+  if (const Node p = get(options, "proxyProtocol"); p.IsDefined()) {
+    scalars += "proxyProtocol = " + filtered_value(r, p, path + ".proxyProtocol", {}) + "\n";
+  }
   if (!scalars.empty()) r.tables += "\n[gateways.options]\n" + scalars;
   if (const Node n = get(options, "socketOptions"); n.IsDefined()) {
     socket_options(r, n, path + ".socketOptions");
@@ -112,40 +115,102 @@ void gateway_options(Resource& r, const Node& options, const std::string& path) 
   }
 }
 
-// One tcpHost; false when it cannot be carried (its destination is not a single upstream).
+// Records `ref` ({name, namespace}) for the missing-upstream warning; like the loader, a
+// reference without a namespace means the gateway's namespace.
+void record_upstream_ref(Resource& r, const Node& ref) {
+  const Node ns = get(ref, "namespace");
+  const Node name = get(ref, "name");
+  r.upstream_refs.push_back((ns.IsScalar() ? ns.Scalar() : r.namespace_) + "/" +
+                            (name.IsScalar() ? name.Scalar() : std::string()));
+}
+
+// Gloo's SslConfig fields that configure TLS termination (everything but sniDomains).
+constexpr std::string_view kTerminationKeys[] = {"secretRef", "sslFiles", "sds"};
+constexpr std::string_view kNoTermination = "Ringway forwards TLS without terminating it";
+
+// `sslConfig = { sniDomains = [...] }` for SNI passthrough; false when the host terminates TLS
+// (carrying it as passthrough would send TLS where the upstream expects plain text).
+bool ssl_config(Resource& r, const Node& ssl, const std::string& path, std::string& out) {
+  for (std::string_view k : kTerminationKeys) {
+    if (has(ssl, k)) {
+      r.not_carried(path.substr(0, path.rfind('.')),
+                    fmt::format("sslConfig.{} terminates TLS; {}", k, kNoTermination));
+      return false;
+    }
+  }
+  note_rest(r, ssl, path, {"sniDomains"},
+            {{"verifySubjectAltName", kNoTermination},
+             {"parameters", kNoTermination},
+             {"alpnProtocols", kNoTermination},
+             {"oneWayTls", kNoTermination},
+             {"disableTlsSessionResumption", kNoTermination},
+             {"transportSocketConnectTimeout", kNoTermination},
+             {"ocspStaplePolicy", kNoTermination}});
+  const Node domains = get(ssl, "sniDomains");
+  out +=
+      "sslConfig = { sniDomains = " + (domains.IsDefined() ? inline_value(domains) : "[]") + " }\n";
+  return true;
+}
+
+// The destination line(s) of a tcpHost; false when the destination cannot be carried.
+bool destination(Resource& r, const Node& d, const std::string& path, std::string& out) {
+  note_rest(r, d, path, {"single", "multi", "upstreamGroup"}, {{"forwardSniClusterName", kNotYet}});
+  const Node single = get(d, "single");
+  if (const Node upstream = get(single, "upstream"); upstream.IsDefined()) {
+    note_rest(r, single, path + ".single", {"upstream"},
+              {{"destinationSpec", kHttpOnly}, {"subset", kNotYet}});
+    record_upstream_ref(r, upstream);
+    out += "destination.single.upstream = " +
+           inline_table(r, upstream, path + ".single.upstream", {"name", "namespace"}) + "\n";
+    return true;
+  }
+  if (const Node multi = get(d, "multi"); multi.IsDefined()) {
+    const Node list = get(multi, "destinations");
+    for (size_t i = 0; list.IsSequence() && i < list.size(); ++i) {
+      const Node upstream = get(get(list[i], "destination"), "upstream");
+      if (!upstream.IsDefined()) {
+        r.not_carried(index_path(path + ".multi.destinations", i),
+                      fmt::format("a destination other than an upstream is {}", kNotYet));
+        return false;
+      }
+      record_upstream_ref(r, upstream);
+    }
+    note_rest(r, multi, path + ".multi", {"destinations"});
+    out += "destination.multi.destinations = " +
+           filtered_value(r, list, path + ".multi.destinations", {{"options", kNotYet}}) + "\n";
+    return true;
+  }
+  if (const Node group = get(d, "upstreamGroup"); group.IsDefined()) {
+    out += "destination.upstreamGroup = " +
+           inline_table(r, group, path + ".upstreamGroup", {"name", "namespace"}) + "\n";
+    return true;
+  }
+  return false;
+}
+
+// One tcpHost; false when it cannot be carried.
 bool tcp_host(Resource& r, const Node& host, const std::string& path, std::string& out) {
-  const Node destination = get(host, "destination");
-  const Node single = get(destination, "single");
-  const Node upstream = get(single, "upstream");
-  if (!upstream.IsDefined()) {
+  note_rest(r, host, path, {"name", "destination", "sslConfig"});
+  std::string entry = "\n[[gateways.tcpGateway.tcpHosts]]\n" + lines(host, {"name"});
+  if (const Node ssl = get(host, "sslConfig"); ssl.IsDefined()) {
+    if (!ssl_config(r, ssl, path + ".sslConfig", entry)) return false;
+  }
+  const size_t notes_before = r.notes.size();
+  if (!destination(r, get(host, "destination"), path + ".destination", entry)) {
+    if (r.notes.size() > notes_before) return false;  // destination() said why
     std::string kind = "no destination";
-    for (const char* k : {"multi", "upstreamGroup", "forwardSniClusterName"})
-      if (has(destination, k)) kind = fmt::format("destination.{}", k);
+    for (const char* k : {"forwardSniClusterName"})
+      if (has(get(host, "destination"), k)) kind = fmt::format("destination.{}", k);
     for (const char* k : {"kube", "consul"})
-      if (has(single, k)) kind = fmt::format("destination.single.{}", k);
-    r.not_carried(
-        path, fmt::format("{} is {}; Ringway carries destination.single.upstream", kind, kNotYet));
+      if (has(get(get(host, "destination"), "single"), k)) {
+        kind = fmt::format("destination.single.{}", k);
+      }
+    r.not_carried(path, fmt::format("{} is {}; Ringway carries upstream, multi and "
+                                    "upstreamGroup destinations",
+                                    kind, kNotYet));
     return false;
   }
-  if (has(host, "sslConfig")) {
-    // Carrying the host without its sslConfig would turn an SNI-matched host into the default
-    // one, which is a different config, not a smaller one.
-    r.not_carried(path, fmt::format("sslConfig (SNI matching or TLS) is {}", kNotYet));
-    return false;
-  }
-  note_rest(r, host, path, {"name", "destination"});
-  // Like the loader: a reference without a namespace means the gateway's namespace.
-  const Node ref_ns = get(upstream, "namespace");
-  r.upstream_refs.push_back(
-      (ref_ns.IsScalar() ? ref_ns.Scalar() : r.namespace_) + "/" +
-      (get(upstream, "name").IsScalar() ? get(upstream, "name").Scalar() : std::string()));
-  note_rest(r, destination, path + ".destination", {"single"});
-  note_rest(r, single, path + ".destination.single", {"upstream"},
-            {{"destinationSpec", kHttpOnly}, {"subset", kNotYet}});
-  out += "\n[[gateways.tcpGateway.tcpHosts]]\n" + lines(host, {"name"}) +
-         "destination.single.upstream = " +
-         inline_table(r, upstream, path + ".destination.single.upstream", {"name", "namespace"}) +
-         "\n";
+  out += entry;
   return true;
 }
 
@@ -220,15 +285,20 @@ void upstream_connection(Resource& r, const Node& cc, const std::string& path) {
 }
 
 void upstream_load_balancer(Resource& r, const Node& lb, const std::string& path) {
-  note_rest(r, lb, path, {"roundRobin", "random", "leastRequest"},
-            {{"ringHash", kNotYet},
-             {"maglev", kNotYet},
-             {"healthyPanicThreshold", kNotYet},
+  note_rest(r, lb, path, {"roundRobin", "random", "leastRequest", "ringHash", "maglev"},
+            {{"healthyPanicThreshold", kNotYet},
              {"updateMergeWindow", kNotYet},
              {"localityWeightedLbConfig", kEnterprise},
              {"useHostnameForHashing", kNotYet},
              {"closeConnectionsOnHostSetChange", kNotYet}});
   std::string l;
+  for (const char* policy : {"ringHash", "maglev"}) {
+    const Node p = get(lb, policy);
+    if (p.IsDefined()) {
+      l += fmt::format("{} = {}\n", policy,
+                       filtered_value(r, p, path + "." + policy, {{"slowStartConfig", kNotYet}}));
+    }
+  }
   for (const char* policy : {"roundRobin", "random", "leastRequest"}) {
     const Node p = get(lb, policy);
     if (!p.IsDefined()) continue;
@@ -237,6 +307,48 @@ void upstream_load_balancer(Resource& r, const Node& lb, const std::string& path
                                   {{"slowStartConfig", kNotYet}, {"choiceCount", kNotYet}}));
   }
   if (!l.empty()) r.tables += "\n[upstreams.loadBalancerConfig]\n" + l;
+}
+
+// `[[upstreams.healthChecks]]` per entry; an entry that checks HTTP or gRPC only is left out
+// (without its check it would be a different one: connect-only).
+void health_checks(Resource& r, const Node& list, const std::string& path) {
+  if (!list.IsSequence()) return r.not_carried(path, "not a list");
+  for (size_t i = 0; i < list.size(); ++i) {
+    const Node hc = list[i];
+    const std::string p = index_path(path, i);
+    if (!has(hc, "tcpHealthCheck")) {
+      r.not_carried(p, "not a tcpHealthCheck; Ringway checks TCP (send/receive payloads) only");
+      continue;
+    }
+    std::string entry = "\n[[upstreams.healthChecks]]\n";
+    for (const auto& kv : hc) {
+      const std::string& key = kv.first.Scalar();
+      if (key == "httpHealthCheck" || key == "grpcHealthCheck") {
+        r.not_carried(p + "." + key, kHttpOnly);
+      } else if (key == "customHealthCheck" || key == "eventLogPath" ||
+                 key == "alwaysLogHealthCheckFailures") {
+        r.not_carried(p + "." + key, kNotYet);
+      } else {
+        entry += toml_key(key) + " = " + filtered_value(r, kv.second, p + "." + key, {}) + "\n";
+      }
+    }
+    r.tables += entry;
+  }
+}
+
+void outlier_detection(Resource& r, const Node& od, const std::string& path) {
+  if (!od.IsMap()) return r.not_carried(path, "not a mapping");
+  std::string entry;
+  for (const auto& kv : od) {
+    const std::string& key = kv.first.Scalar();
+    // Success-rate ejection needs request outcomes; a TCP forwarder sees connect failures only.
+    if (key.find("uccessRate") != std::string::npos) {
+      r.not_carried(path + "." + key, kNotYet);
+    } else {
+      entry += toml_key(key) + " = " + filtered_value(r, kv.second, path + "." + key, {}) + "\n";
+    }
+  }
+  if (!entry.empty()) r.tables += "\n[upstreams.outlierDetection]\n" + entry;
 }
 
 constexpr std::string_view kUpstreamTypes[] = {"kube",  "consul", "aws", "awsEc2",
@@ -249,6 +361,7 @@ struct Output {
   std::set<std::string> upstream_ids;                     // "ns/name" of upstreams written
   std::string gateways;
   std::string upstreams;
+  std::string groups;
   std::string left_out;  // comments for whole documents left out
   ImportResult result;
 };
@@ -285,14 +398,8 @@ void convert_gateway(const Node& doc, const ImportSource& source, Output& out) {
              {"routeOptions", kHttpOnly},
              {"proxyNames", "Ringway is the proxy: it serves every gateway in its config"},
              {"namespacedStatuses", "written by Gloo's controller"}});
-  if (const Node p = get(spec, "useProxyProto"); p.IsDefined()) {
-    const bool off = p.IsScalar() && p.Scalar() == "false";
-    r.not_carried("spec.useProxyProto",
-                  off ? "false is Ringway's default (no PROXY protocol header expected)"
-                      : "PROXY protocol from a load balancer in front is not supported by "
-                        "Ringway yet");
-  }
-  r.body += lines(spec, {"bindAddress", "bindPort"});
+  // useProxyProto is Gloo's deprecated switch; the loader reads it as Gloo does.
+  r.body += lines(spec, {"bindAddress", "bindPort", "useProxyProto"});
   if (const Node o = get(spec, "options"); o.IsDefined()) gateway_options(r, o, "spec.options");
   if (!tcp_gateway(r, get(spec, "tcpGateway"), "spec.tcpGateway")) {
     std::string why = "no tcpHost could be carried";
@@ -325,13 +432,10 @@ void convert_upstream(const Node& doc, const ImportSource& source, Output& out) 
   }
   status_note(r, doc);
   note_rest(r, spec, "spec",
-            {"static", "connectionConfig", "loadBalancerConfig", "circuitBreakers"},
+            {"static", "connectionConfig", "loadBalancerConfig", "circuitBreakers", "healthChecks",
+             "outlierDetection", "failover", "proxyProtocolVersion"},
             {
                 {"sslConfig", kNotYet},
-                {"healthChecks", kNotYet},
-                {"outlierDetection", kNotYet},
-                {"failover", kNotYet},
-                {"proxyProtocolVersion", kNotYet},
                 {"preconnectPolicy", kNotYet},
                 {"ignoreHealthOnHostRemoval", kNotYet},
                 {"respectDnsTtl", kNotYet},
@@ -349,6 +453,19 @@ void convert_upstream(const Node& doc, const ImportSource& source, Output& out) 
                 {"overrideStreamErrorOnInvalidHttpMessage", kHttpOnly},
             });
   upstream_static(r, get(spec, "static"), "spec.static");
+  r.body += lines(spec, {"proxyProtocolVersion"});
+  if (const Node n = get(spec, "failover"); n.IsDefined()) {
+    r.body += "failover = " +
+              filtered_value(r, n, "spec.failover",
+                             {{"healthCheckConfig", kNotYet}, {"upstreamSslConfig", kNotYet}}) +
+              "\n";
+  }
+  if (const Node n = get(spec, "healthChecks"); n.IsDefined()) {
+    health_checks(r, n, "spec.healthChecks");
+  }
+  if (const Node n = get(spec, "outlierDetection"); n.IsDefined()) {
+    outlier_detection(r, n, "spec.outlierDetection");
+  }
   if (const Node n = get(spec, "connectionConfig"); n.IsDefined()) {
     upstream_connection(r, n, "spec.connectionConfig");
   }
@@ -369,6 +486,30 @@ void convert_upstream(const Node& doc, const ImportSource& source, Output& out) 
   ++out.result.upstreams;
 }
 
+// UpstreamGroup (gloo.solo.io/v1): weighted destinations shared by tcpHosts.
+void convert_upstream_group(const Node& doc, const ImportSource& source, Output& out) {
+  Resource r;
+  std::string id;
+  if (!metadata(r, doc, source, id, out.result.errors)) return;
+  const std::string origin = where(source, doc);
+  const Node spec = get(doc, "spec");
+  status_note(r, doc);
+  note_rest(r, spec, "spec", {"destinations"},
+            {{"namespacedStatuses", "written by Gloo's controller"}});
+  const Node list = get(spec, "destinations");
+  for (size_t i = 0; list.IsSequence() && i < list.size(); ++i) {
+    if (!has(get(list[i], "destination"), "upstream")) {
+      return leave_out(out, "UpstreamGroup " + id, origin,
+                       fmt::format("destinations[{}] is not an upstream, which is {}", i, kNotYet));
+    }
+  }
+  r.body +=
+      "destinations = " + filtered_value(r, list, "spec.destinations", {{"options", kNotYet}}) +
+      "\n";
+  out.groups += render("[[upstreamGroups]]", origin, r);
+  ++out.result.upstream_groups;
+}
+
 void convert_document(const Node& doc, const ImportSource& source, Output& out, int depth) {
   if (!doc.IsDefined() || doc.IsNull()) return;  // an empty document between `---` lines
   const std::string origin = where(source, doc);
@@ -386,6 +527,9 @@ void convert_document(const Node& doc, const ImportSource& source, Output& out, 
                            (name.IsScalar() ? " " + name.Scalar() : std::string());
   if (kind == "Gateway" && api == "gateway.solo.io/v1") return convert_gateway(doc, source, out);
   if (kind == "Upstream" && api == "gloo.solo.io/v1") return convert_upstream(doc, source, out);
+  if (kind == "UpstreamGroup" && api == "gloo.solo.io/v1") {
+    return convert_upstream_group(doc, source, out);
+  }
   if (kind == "Gateway" || kind == "Upstream") {
     return leave_out(out, what, origin,
                      fmt::format("apiVersion {} is not Gloo's ({})", api.empty() ? "missing" : api,
@@ -412,7 +556,8 @@ ImportResult import_gloo(const std::vector<ImportSource>& sources) {
     for (const Node& doc : docs)
       convert_document(doc, source, out, 0);
   }
-  if (out.result.errors.empty() && out.result.gateways + out.result.upstreams == 0) {
+  if (out.result.errors.empty() &&
+      out.result.gateways + out.result.upstreams + out.result.upstream_groups == 0) {
     out.result.errors.push_back(
         fmt::format("{}: error: no Gloo Gateway (gateway.solo.io/v1) or Upstream "
                     "(gloo.solo.io/v1) that Ringway can carry{}",
@@ -433,7 +578,7 @@ ImportResult import_gloo(const std::vector<ImportSource>& sources) {
     toml += "# warning: " + out.result.warnings.back() + "\n";
   }
   if (!out.left_out.empty()) toml += "\n" + out.left_out;
-  toml += out.gateways + out.upstreams;
+  toml += out.gateways + out.upstreams + out.groups;
   out.result.toml = std::move(toml);
   return std::move(out.result);
 }

@@ -112,7 +112,7 @@ TEST_F(ImportGloo, TcpProxyGuidePassesCheck) {
                        "destination.single.upstream = { name = \"gloo-system-tcp-echo-1025\", "
                        "namespace = \"gloo-system\" }"))
       << t;
-  EXPECT_TRUE(contains(t, "# not carried: spec.useProxyProto: false is Ringway's default")) << t;
+  EXPECT_TRUE(contains(t, "bindPort = 8000\nuseProxyProto = false\n")) << t;
   EXPECT_TRUE(contains(t, "# not carried: Pod tcp-echo (")) << t;
   EXPECT_TRUE(contains(t, "# not carried: Service tcp-echo (")) << t;
   std::printf("tcp_proxy.md: %s", r.import.err.c_str());
@@ -293,7 +293,67 @@ TEST_F(ImportGloo, KubectlListOutputPassesCheck) {
   const std::string& t = r.import.out;
   EXPECT_TRUE(contains(t, "# not carried: Upstream gloo-system/gloo-system-tcp-echo-1025")) << t;
   EXPECT_TRUE(contains(t, "# not carried: status: written by Gloo's controller")) << t;
-  EXPECT_TRUE(contains(r.import.err, "1 gateways, 1 upstreams, 1 documents left out"))
+  EXPECT_TRUE(
+      contains(r.import.err, "1 gateways, 1 upstreams, 0 upstream groups, 1 documents left out"))
+      << r.import.err;
+}
+
+// docs/content/guides/gloo_federation/service_failover.md ("Service Failover"): the failover
+// Gateway terminates TLS (secretRef) and routes by SNI cluster name; Ringway can carry neither,
+// so the import says why and exits 65 with nothing on stdout.
+const char* kServiceFailoverPage = R"(apiVersion: gateway.solo.io/v1
+kind: Gateway
+metadata:
+ name: failover-gateway
+ namespace: gloo-system
+ labels:
+   app: gloo
+spec:
+ bindAddress: "::"
+ bindPort: 15443
+ tcpGateway:
+   tcpHosts:
+   - name: failover
+     sslConfig:
+       secretRef:
+         name: failover-downstream
+         namespace: gloo-system
+     destination:
+       forwardSniClusterName: {}
+
+---
+apiVersion: v1
+kind: Service
+metadata:
+ labels:
+   app: gloo
+   gateway-proxy-id: gateway-proxy
+   gloo: gateway-proxy
+ name: failover
+ namespace: gloo-system
+spec:
+ ports:
+ - name: failover
+   nodePort: 32000
+   port: 15443
+   protocol: TCP
+   targetPort: 15443
+ selector:
+   gateway-proxy: live
+   gateway-proxy-id: gateway-proxy
+ sessionAffinity: None
+ type: LoadBalancer
+)";
+
+TEST_F(ImportGloo, ServiceFailoverGatewayIsRefusedWithTheReason) {
+  const Imported r = import_and_check(kServiceFailoverPage);
+  EXPECT_EQ(r.import.exit_code, 65) << r.import.err;
+  EXPECT_TRUE(r.import.out.empty()) << r.import.out;
+  EXPECT_TRUE(contains(r.import.err, "# not carried: Gateway gloo-system/failover-gateway"))
+      << r.import.err;
+  EXPECT_TRUE(contains(r.import.err,
+                       "sslConfig.secretRef terminates TLS; Ringway forwards TLS "
+                       "without terminating it"))
       << r.import.err;
 }
 

@@ -3,6 +3,7 @@
 // knowledge as the loader (which Gloo fields Ringway carries, under which TOML names) seen from
 // the other side; it touches no sockets, and tests link it without the daemon.
 //
+// Also UpstreamGroup (gloo.solo.io/v1), which weighted tcpHost destinations refer to.
 // Input: single documents, multi-document files, and `kubectl get -o yaml` List output. Every
 // field that cannot be carried becomes a `# not carried: <path>: <why>` comment at the top of its
 // resource; a resource Ringway cannot serve at all (an httpGateway, a kube Upstream, a Pod) is
@@ -27,6 +28,7 @@ struct ImportResult {
   std::vector<std::string> warnings;
   size_t gateways = 0;  // resources written
   size_t upstreams = 0;
+  size_t upstream_groups = 0;
   size_t left_out = 0;  // documents not carried at all
   bool ok() const { return errors.empty(); }
 };

@@ -53,7 +53,20 @@ spec:
   healthChecks:
   - timeout: 1s
     interval: 5s
-    tcpHealthCheck: {}
+    unhealthyThreshold: 3
+    healthyThreshold: 2
+    tcpHealthCheck: {send: {text: "50494e47"}, receive: [{text: "504f4e47"}]}
+    eventLogPath: /tmp/hc.log
+  - timeout: 1s
+    interval: 5s
+    unhealthyThreshold: 3
+    healthyThreshold: 2
+    httpHealthCheck: {path: /healthz}
+  outlierDetection:
+    consecutiveLocalOriginFailure: 3
+    baseEjectionTime: 10s
+    successRateMinimumHosts: 5
+  proxyProtocolVersion: V2
   useHttp2: true
 )";
 
@@ -85,13 +98,26 @@ TEST(ImportGloo, CarriesAnUpstreamAndNamesWhatItCannot) {
       << t;
   EXPECT_TRUE(contains(t, "[upstreams.loadBalancerConfig]\nleastRequest = {}\n")) << t;
   EXPECT_TRUE(contains(t, "[upstreams.circuitBreakers]\nmaxConnections = 100\n")) << t;
+  EXPECT_TRUE(contains(t, "]\nproxyProtocolVersion = \"V2\"\n")) << t;
+  EXPECT_TRUE(contains(t,
+                       "[[upstreams.healthChecks]]\ntimeout = \"1s\"\ninterval = \"5s\"\n"
+                       "unhealthyThreshold = 3\nhealthyThreshold = 2\ntcpHealthCheck = { send = "
+                       "{ text = \"50494e47\" }, receive = [ { text = \"504f4e47\" } ] }\n"))
+      << t;
+  EXPECT_EQ(t.find("[[upstreams.healthChecks]]"), t.rfind("[[upstreams.healthChecks]]")) << t;
+  EXPECT_TRUE(contains(t,
+                       "[upstreams.outlierDetection]\nconsecutiveLocalOriginFailure = 3\n"
+                       "baseEjectionTime = \"10s\"\n"))
+      << t;
   for (const char* note : {
            "# not carried: spec.static.hosts[1].sniAddr: not supported by Ringway yet",
            "# not carried: spec.connectionConfig.maxRequestsPerConnection: HTTP only",
            "# not carried: spec.loadBalancerConfig.leastRequest.choiceCount: not supported",
            "# not carried: spec.loadBalancerConfig.healthyPanicThreshold: not supported",
            "# not carried: spec.circuitBreakers.maxRetries: not supported",
-           "# not carried: spec.healthChecks: not supported by Ringway yet",
+           "# not carried: spec.healthChecks[0].eventLogPath: not supported by Ringway yet",
+           "# not carried: spec.healthChecks[1]: not a tcpHealthCheck",
+           "# not carried: spec.outlierDetection.successRateMinimumHosts: not supported",
            "# not carried: spec.useHttp2: HTTP only; Ringway forwards TCP",
        }) {
     EXPECT_TRUE(contains(t, note)) << note << "\n" << t;
@@ -131,13 +157,18 @@ spec:
     - name: one
       destination: {single: {upstream: {name: echo, namespace: gloo-system}}}
     - name: weighted
+      sslConfig: {sniDomains: [w.example, "*.w.example"], alpnProtocols: [h2]}
       destination:
         multi:
           destinations:
-          - {weight: 1, destination: {upstream: {name: echo}}}
-    - name: tls
-      sslConfig: {sniDomains: [a.example]}
+          - {weight: 1, destination: {upstream: {name: echo}}, options: {}}
+          - {weight: 3, destination: {upstream: {name: echo, namespace: gloo-system}}}
+    - name: terminated
+      sslConfig: {secretRef: {name: cert}, sniDomains: [t.example]}
       destination: {single: {upstream: {name: echo}}}
+    - name: kube
+      sslConfig: {sniDomains: [k.example]}
+      destination: {single: {kube: {ref: {name: svc}, port: 80}}}
 )";
   const ImportResult r = run(yaml);
   expect_loads(r);
@@ -145,9 +176,8 @@ spec:
   const std::string& t = r.toml;
   // Gateways come first, whatever the input order.
   EXPECT_LT(t.find("[[gateways]]"), t.find("[[upstreams]]"));
-  EXPECT_TRUE(contains(t, "[[gateways]]\n# from in.yaml:27:1\n")) << t;
+  EXPECT_TRUE(contains(t, "[[gateways]]\n# from in.yaml:40:1\n")) << t;
   EXPECT_TRUE(contains(t, "bindAddress = \"::\"\nbindPort = 8000\n")) << t;
-  EXPECT_TRUE(contains(t, "[gateways.options]\nperConnectionBufferLimitBytes = 32768\n")) << t;
   EXPECT_TRUE(contains(t,
                        "[[gateways.options.socketOptions]]\ndescription = \"enable keepalive\"\n"
                        "level = 1\nname = 9\nintValue = 1\nstate = \"STATE_PREBIND\"\n"))
@@ -166,16 +196,31 @@ spec:
                        "destination.single.upstream = { name = \"echo\", namespace = "
                        "\"gloo-system\" }\n"))
       << t;
+  EXPECT_TRUE(contains(t,
+                       "[gateways.options]\nperConnectionBufferLimitBytes = 32768\n"
+                       "proxyProtocol = {}\n"))
+      << t;
+  EXPECT_TRUE(contains(t,
+                       "name = \"weighted\"\nsslConfig = { sniDomains = [ \"w.example\", "
+                       "\"*.w.example\" ] }\ndestination.multi.destinations = [ { weight = 1, "
+                       "destination = { upstream = { name = \"echo\" } } }, { weight = 3, "
+                       "destination = { upstream = { name = \"echo\", namespace = "
+                       "\"gloo-system\" } } } ]\n"))
+      << t;
+  EXPECT_FALSE(contains(t, "name = \"terminated\"")) << t;
+  EXPECT_EQ(t.find("alpnProtocols"), t.rfind("alpnProtocols")) << "noted once\n" << t;
   for (const char* note : {
            "# not carried: metadata.labels: Ringway does not select resources by label",
            "# not carried: spec.proxyNames: Ringway is the proxy",
-           "# not carried: spec.options.proxyProtocol: not supported by Ringway yet",
            "# not carried: spec.options.accessLoggingService.accessLog[1].grpcService:",
            "# not carried: spec.tcpGateway.options.localRatelimit: not supported",
            "# not carried: spec.tcpGateway.options.connectionLimit.delayBeforeClose:",
-           "# not carried: spec.tcpGateway.tcpHosts[1]: destination.multi is not supported",
-           "# not carried: spec.tcpGateway.tcpHosts[2]: sslConfig (SNI matching or TLS) is not "
-           "supported by Ringway yet",
+           "# not carried: spec.tcpGateway.tcpHosts[1].sslConfig.alpnProtocols: Ringway forwards "
+           "TLS without terminating it",
+           "# not carried: spec.tcpGateway.tcpHosts[1].destination.multi.destinations[0].options:",
+           "# not carried: spec.tcpGateway.tcpHosts[2]: sslConfig.secretRef terminates TLS; "
+           "Ringway forwards TLS without terminating it",
+           "# not carried: spec.tcpGateway.tcpHosts[3]: destination.single.kube is not supported",
        }) {
     EXPECT_TRUE(contains(t, note)) << note << "\n" << t;
   }
