@@ -535,7 +535,8 @@ void convert_document(const Node& doc, const ImportSource& source, Output& out, 
                      fmt::format("apiVersion {} is not Gloo's ({})", api.empty() ? "missing" : api,
                                  kind == "Gateway" ? "gateway.solo.io/v1" : "gloo.solo.io/v1"));
   }
-  leave_out(out, what, origin, "Ringway imports Gloo Gateway and Upstream resources only");
+  leave_out(out, what, origin,
+            "Ringway imports Gloo Gateway, Upstream and UpstreamGroup resources only");
 }
 
 }  // namespace
@@ -559,7 +560,7 @@ ImportResult import_gloo(const std::vector<ImportSource>& sources) {
   if (out.result.errors.empty() &&
       out.result.gateways + out.result.upstreams + out.result.upstream_groups == 0) {
     out.result.errors.push_back(
-        fmt::format("{}: error: no Gloo Gateway (gateway.solo.io/v1) or Upstream "
+        fmt::format("{}: error: no Gloo Gateway (gateway.solo.io/v1), Upstream or UpstreamGroup "
                     "(gloo.solo.io/v1) that Ringway can carry{}",
                     names, out.left_out.empty() ? "" : ":\n" + out.left_out));
   }

@@ -282,8 +282,8 @@ items:
            "# not carried: Gateway gloo-system/gateway-proxy (list.yaml:23:3): an httpGateway",
            "# not carried: Gateway k8s (list.yaml:27:3): apiVersion gateway.networking.k8s.io/v1 "
            "is not Gloo's (gateway.solo.io/v1)",
-           "# not carried: Service tcp-echo (list.yaml:30:3): Ringway imports Gloo Gateway and "
-           "Upstream resources only",
+           "# not carried: Service tcp-echo (list.yaml:30:3): Ringway imports Gloo Gateway, "
+           "Upstream and UpstreamGroup resources only",
        }) {
     EXPECT_TRUE(contains(t, note)) << note << "\n" << t;
   }
