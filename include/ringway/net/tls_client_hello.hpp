@@ -12,14 +12,16 @@
 #include <utility>
 #include <vector>
 
+#include "ringway/config/model.hpp"
 #include "ringway/core/result.hpp"
 
 namespace ringway::net::tls {
 
-// Default cap on the bytes examined: one full-size TLS record (2^14 bytes of payload) plus its
-// 5-byte header. A ClientHello with post-quantum key shares is ~1.8 KB; one that does not end
-// within the cap is refused rather than buffered.
-inline constexpr size_t kDefaultClientHelloCap = 16384 + 5;
+// Default cap on the stream bytes examined (record headers included): the config's
+// sniPassthrough.maxClientHelloBytes default, defined once in model.hpp. A ClientHello with
+// post-quantum key shares is ~1.8 KB; one that does not end within the cap is refused rather
+// than buffered.
+inline constexpr size_t kDefaultClientHelloCap = config::kDefaultMaxClientHelloBytes;
 
 enum class Status : uint8_t {
   NeedMore,  // a valid prefix of a ClientHello: read more (up to the cap), then peek again
