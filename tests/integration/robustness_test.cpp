@@ -148,5 +148,36 @@ TEST_F(RobustnessTest, ConnectionsQueuedAtDrainAreServed) {
   EXPECT_EQ(*code, 0);
 }
 
+// drainTimeout "0s" with connections completing in the same batch as the drain: the sessions
+// accepted after the deadline must be force-closed too, and the daemon must exit. Before the
+// fix they were never closed and the process never exited.
+TEST_F(RobustnessTest, ZeroDrainTimeoutClosesLateSessionsAndExits) {
+  PeerHost echo;
+  const uint16_t port = echo.listen("127.0.0.1", PeerScript::Echo());
+  ASSERT_NE(port, 0);
+  ASSERT_TRUE(start_proxy(make_config({.drain_timeout = "0s"}, {GatewayConf{}},
+                                      {UpstreamConf{.hosts = {{"127.0.0.1", port}}}})));
+  constexpr int kClients = 16;
+  ASSERT_EQ(::kill(proxy().pid(), SIGSTOP), 0);
+  std::vector<Fd> clients;
+  for (int i = 0; i < kClients; ++i) {
+    Fd fd = connect_tcp(gateway(), scaled(Millis(2000)));
+    if (!fd.valid()) break;
+    clients.push_back(std::move(fd));
+  }
+  proxy().signal(SIGTERM);
+  ::kill(proxy().pid(), SIGCONT);
+  ASSERT_EQ(clients.size(), static_cast<size_t>(kClients));
+  const auto start = Clock::now();
+  auto code = proxy().wait_exit(scaled(Millis(5000)));
+  note("exit_after_ms", ms_since(start));
+  ASSERT_TRUE(code.has_value()) << "the daemon did not exit with drainTimeout 0s";
+  EXPECT_EQ(*code, 0);
+  for (auto& c : clients) {
+    // Every client's connection ended (reset by the force-close, or closed by the exit).
+    EXPECT_NE(drain_until_end(c.get(), scaled(Millis(2000))), StreamEnd::Timeout);
+  }
+}
+
 }  // namespace
 }  // namespace ringway::test
