@@ -58,6 +58,7 @@ Worker::Worker(const EngineShared& shared, uint32_t index, int cpu,
     l.gateway = spec.gateway;
     l.fd = spec.fd;
     l.address = spec.address;
+    l.retiring = spec.retiring;
     listeners_.push_back(l);
   }
   const auto& config = *shared_.config;
@@ -101,6 +102,13 @@ void Worker::post(Command command) {
         --command.sockets->remaining;
         command.sockets->cv.notify_all();
       }
+      if (command.kind == Command::Kind::HandOver) {
+        std::lock_guard rl(command.handover->mu);
+        --command.handover->remaining;
+        command.handover->cv.notify_all();
+      }
+      // An Import that finds the worker gone closes its fds: nobody else can take them now.
+      if (command.kind == Command::Kind::Import) close_fds(*command.imports);
       return;
     }
     mailbox_.push_back(std::move(command));
@@ -202,6 +210,7 @@ bool Worker::finished() const {
 void Worker::loop() {
   while (!finished()) {
     update_clock();
+    heartbeat_ms_.store(now_ms_, std::memory_order_relaxed);
     run_timers();
     rearm_starved();
     worker_stats_.set(WorkerStat::buffer_pool_free, pool_->free_count());
@@ -214,6 +223,11 @@ void Worker::loop() {
       const int64_t wait_ms = std::max<int64_t>(1, next - now_ms_);
       ts.tv_sec = wait_ms / 1000;
       ts.tv_nsec = (wait_ms % 1000) * 1000000;
+      timeout = &ts;
+    } else if (shared_.max_wait_ms > 0) {
+      // The watchdog is on: an idle worker must still turn to stamp its heartbeat.
+      ts.tv_sec = shared_.max_wait_ms / 1000;
+      ts.tv_nsec = (shared_.max_wait_ms % 1000) * 1000000;
       timeout = &ts;
     }
     const int ret = ring_->submit_and_wait(timeout);
@@ -231,6 +245,7 @@ void Worker::loop() {
     // One CQ head update for the whole batch (a release store the kernel reads).
     io_uring_cq_advance(ring_->get(), seen);
     worker_stats_.set(WorkerStat::cq_overflow_total, ring_->cq_overflow());
+    if (handover_) maybe_deliver_handover();
   }
 }
 
@@ -269,6 +284,10 @@ void Worker::dispatch(const io_uring_cqe* cqe) {
       pool_->on_recv_done(took);
       if (took) pool_->recycle(static_cast<uint16_t>(flags >> IORING_CQE_BUFFER_SHIFT));
     }
+    return;
+  }
+  if (sessions_.at(t.slot).handing_over) {
+    on_handover_completion(t.slot, t.op, t.dir, res, flags);
     return;
   }
   switch (t.op) {
@@ -369,6 +388,15 @@ void Worker::handle_commands() {
       case Command::Kind::Sockets:
         answer_sockets(*c.sockets);
         break;
+      case Command::Kind::HandOver:
+        begin_handover(std::move(c.handover));
+        break;
+      case Command::Kind::Import:
+        import_sessions(*c.imports);
+        break;
+      case Command::Kind::Retire:
+        retire_listeners();
+        break;
     }
   }
 }
@@ -381,6 +409,12 @@ void Worker::close_mailbox() {
     left.swap(mailbox_);
   }
   for (auto& c : left) {
+    if (c.kind == Command::Kind::Import) close_fds(*c.imports);
+    if (c.kind == Command::Kind::HandOver) {
+      std::lock_guard rl(c.handover->mu);
+      --c.handover->remaining;
+      c.handover->cv.notify_all();
+    }
     if (c.kind != Command::Kind::Sockets) continue;
     std::lock_guard rl(c.sockets->mu);
     --c.sockets->remaining;
@@ -438,6 +472,8 @@ void Worker::on_accept(uint32_t li, int res, uint32_t flags) {
   if (res >= 0) {
     if (stopping_) {
       ::close(res);
+    } else if (handing_over_) {
+      export_fresh(l.gateway, res);  // accepted while the cancel was on its way
     } else {
       on_new_connection(l.gateway, res);
     }
@@ -462,7 +498,11 @@ void Worker::on_accept(uint32_t li, int res, uint32_t flags) {
 void Worker::settle_listener(uint32_t li) {
   Listener& l = listeners_[li];
   if (l.fd < 0 || l.armed || l.cancelling || l.paused) return;
-  if (draining_) {
+  if (l.retire_now) {
+    retire_listener(li);
+    return;
+  }
+  if (draining_ || handing_over_) {
     // No op references the fd any more, so closing it cannot race an accept.
     ::close(l.fd);
     l.fd = -1;
