@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 
 #include <fmt/format.h>
@@ -62,8 +63,12 @@ bool config_is_valid(const std::string& path) {
   return true;
 }
 
-// fork + exec of the binary on disk with the same arguments plus --handover-fd. Only
-// async-signal-safe calls run between fork and exec (the process has threads).
+// Starts the binary on disk with the same arguments plus --handover-fd, as a grandchild: the
+// intermediate child exits at once, so the new process is re-parented to PID 1 (or the nearest
+// subreaper) before it is announced as MAINPID. systemd waits for a main process after SIGTERM
+// only if it is its own child; one it merely "supervises" would be SIGKILLed right away at the
+// next stop or restart. Only async-signal-safe calls run between fork and exec (the process
+// has threads). Returns the new process's pid, or -1.
 pid_t spawn(const ProcessInfo& self, int child_sock) {
   std::vector<std::string> args = self.argv;
   args.push_back("--handover-fd");
@@ -74,22 +79,49 @@ pid_t spawn(const ProcessInfo& self, int child_sock) {
   argv.push_back(nullptr);
   sigset_t all;
   sigfillset(&all);
-  const pid_t pid = ::fork();
-  if (pid != 0) return pid;
-  // Child. The daemon blocks its signals for sigtimedwait; an exec'd program inherits the
-  // mask, and the new daemon blocks what it needs itself.
-  sigprocmask(SIG_UNBLOCK, &all, nullptr);
-  const int flags = ::fcntl(child_sock, F_GETFD);
-  ::fcntl(child_sock, F_SETFD, flags & ~FD_CLOEXEC);
-  ::execv(self.exe.c_str(), argv.data());
-  _exit(127);
+  int pid_pipe[2];
+  if (::pipe2(pid_pipe, O_CLOEXEC) != 0) return -1;
+  const pid_t middle = ::fork();
+  if (middle < 0) {
+    ::close(pid_pipe[0]);
+    ::close(pid_pipe[1]);
+    return -1;
+  }
+  if (middle == 0) {
+    const pid_t pid = ::fork();
+    if (pid != 0) {
+      [[maybe_unused]] ssize_t n = ::write(pid_pipe[1], &pid, sizeof(pid));
+      _exit(0);
+    }
+    // The new process. The daemon blocks its signals for sigtimedwait; an exec'd program
+    // inherits the mask, and the new daemon blocks what it needs itself.
+    sigprocmask(SIG_UNBLOCK, &all, nullptr);
+    const int flags = ::fcntl(child_sock, F_GETFD);
+    ::fcntl(child_sock, F_SETFD, flags & ~FD_CLOEXEC);
+    ::execv(self.exe.c_str(), argv.data());
+    _exit(127);
+  }
+  ::close(pid_pipe[1]);
+  pid_t pid = -1;
+  if (::read(pid_pipe[0], &pid, sizeof(pid)) != static_cast<ssize_t>(sizeof(pid))) pid = -1;
+  ::close(pid_pipe[0]);
+  int status = 0;
+  ::waitpid(middle, &status, 0);
+  return pid;
 }
 
-void reap_or_kill(pid_t pid) {
-  int status = 0;
-  if (::waitpid(pid, &status, WNOHANG) == pid) return;
-  ::kill(pid, SIGKILL);  // our own child, by its pid
-  ::waitpid(pid, &status, 0);
+// The new process we started, by its pid (its new parent reaps it). Its fds close with it,
+// so no session is forwarded by two processes.
+void stop_new_process(pid_t pid) {
+  if (pid <= 0) return;  // never kill(-1) or a process group
+  ::kill(pid, SIGKILL);
+  // Bounded wait for it to be gone (kill(0) fails once it is reaped; a zombie holds no fds).
+  for (int i = 0; i < 100 && ::kill(pid, 0) == 0; ++i) {
+    char path[64];
+    std::snprintf(path, sizeof(path), "/proc/%d/fd/0", pid);
+    if (::access(path, F_OK) != 0) break;  // a zombie: its fds are closed
+    ::usleep(10000);
+  }
 }
 
 }  // namespace
@@ -116,7 +148,7 @@ bool reload(const ProcessInfo& self, const config::Config& running, engine::Engi
   auto give_up = [&](const std::string& why) {
     log::error("reload: {}; still running the previous config", why);
     ::close(sock);
-    reap_or_kill(child);
+    stop_new_process(child);
     notify::ready();
     return false;
   };
@@ -161,7 +193,7 @@ bool reload(const ProcessInfo& self, const config::Config& running, engine::Engi
   if (!done || done->step != Step::Done) {
     // Our child is stopped first, so no two processes ever forward the same session.
     ::close(sock);
-    reap_or_kill(child);
+    stop_new_process(child);
     const size_t n = sessions.size();
     engine.import_sessions(std::move(sessions));
     notify::main_pid(::getpid());

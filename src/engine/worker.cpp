@@ -178,6 +178,7 @@ Result<void> Worker::setup() {
     wake_fd_ = efd;
   }
   update_clock();
+  heartbeat_ms_.store(now_ms_, std::memory_order_relaxed);  // alive from the start
   timers_ = TimerWheel(static_cast<TimerWheel::Tick>(now_ms_ / kTickMs));
   arm_wake();
   for (uint32_t i = 0; i < listeners_.size(); ++i)
