@@ -9,8 +9,10 @@
 #include "ringway/app/handover.hpp"
 
 #include <fcntl.h>
+#include <sched.h>
 #include <signal.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -63,12 +65,12 @@ bool config_is_valid(const std::string& path) {
   return true;
 }
 
-// Starts the binary on disk with the same arguments plus --handover-fd, as a grandchild: the
-// intermediate child exits at once, so the new process is re-parented to PID 1 (or the nearest
-// subreaper) before it is announced as MAINPID. systemd waits for a main process after SIGTERM
-// only if it is its own child; one it merely "supervises" would be SIGKILLed right away at the
-// next stop or restart. Only async-signal-safe calls run between fork and exec (the process
-// has threads). Returns the new process's pid, or -1.
+// Starts the binary on disk with the same arguments plus --handover-fd, as a sibling: clone
+// with CLONE_PARENT makes it a child of our own parent (under systemd, PID 1). systemd waits
+// for a main process after SIGTERM only if it is its own child; one it merely "supervises"
+// (announced by MAINPID= while someone else's child) gets SIGKILL at once on the next stop.
+// The raw clone runs no fork handlers; the child only makes async-signal-safe calls before
+// exec (this process has threads). Returns the new process's pid, or -1.
 pid_t spawn(const ProcessInfo& self, int child_sock) {
   std::vector<std::string> args = self.argv;
   args.push_back("--handover-fd");
@@ -79,38 +81,18 @@ pid_t spawn(const ProcessInfo& self, int child_sock) {
   argv.push_back(nullptr);
   sigset_t all;
   sigfillset(&all);
-  int pid_pipe[2];
-  if (::pipe2(pid_pipe, O_CLOEXEC) != 0) return -1;
-  const pid_t middle = ::fork();
-  if (middle < 0) {
-    ::close(pid_pipe[0]);
-    ::close(pid_pipe[1]);
-    return -1;
-  }
-  if (middle == 0) {
-    const pid_t pid = ::fork();
-    if (pid != 0) {
-      [[maybe_unused]] ssize_t n = ::write(pid_pipe[1], &pid, sizeof(pid));
-      _exit(0);
-    }
-    // The new process. The daemon blocks its signals for sigtimedwait; an exec'd program
-    // inherits the mask, and the new daemon blocks what it needs itself.
-    sigprocmask(SIG_UNBLOCK, &all, nullptr);
-    const int flags = ::fcntl(child_sock, F_GETFD);
-    ::fcntl(child_sock, F_SETFD, flags & ~FD_CLOEXEC);
-    ::execv(self.exe.c_str(), argv.data());
-    _exit(127);
-  }
-  ::close(pid_pipe[1]);
-  pid_t pid = -1;
-  if (::read(pid_pipe[0], &pid, sizeof(pid)) != static_cast<ssize_t>(sizeof(pid))) pid = -1;
-  ::close(pid_pipe[0]);
-  int status = 0;
-  ::waitpid(middle, &status, 0);
-  return pid;
+  const long pid = ::syscall(SYS_clone, CLONE_PARENT | SIGCHLD, nullptr, nullptr, nullptr, 0);
+  if (pid != 0) return static_cast<pid_t>(pid);
+  // The new process. The daemon blocks its signals for sigtimedwait; an exec'd program
+  // inherits the mask, and the new daemon blocks what it needs itself.
+  sigprocmask(SIG_UNBLOCK, &all, nullptr);
+  const int flags = ::fcntl(child_sock, F_GETFD);
+  ::fcntl(child_sock, F_SETFD, flags & ~FD_CLOEXEC);
+  ::execv(self.exe.c_str(), argv.data());
+  _exit(127);
 }
 
-// The new process we started, by its pid (its new parent reaps it). Its fds close with it,
+// The new process we started, by its pid (our parent reaps it). Its fds close with it,
 // so no session is forwarded by two processes.
 void stop_new_process(pid_t pid) {
   if (pid <= 0) return;  // never kill(-1) or a process group
