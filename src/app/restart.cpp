@@ -48,7 +48,7 @@ UnitState unit_state() {
   // Our unit, asked by pid (sd_pid_get_unit needs /proc/1, which ProtectProc=invisible hides).
   char* path = nullptr;
   {
-    sd_bus_error e = SD_BUS_ERROR_NULL;
+    sd_bus_error e{};  // SD_BUS_ERROR_NULL (a C compound literal clang rejects in C++)
     sd_bus_message* m = nullptr;
     const int r = sd_bus_call_method(bus, "org.freedesktop.systemd1", "/org/freedesktop/systemd1",
                                      "org.freedesktop.systemd1.Manager", "GetUnitByPID", &e, &m,
@@ -67,7 +67,7 @@ UnitState unit_state() {
     sd_bus_flush_close_unref(bus);
     return st;
   }
-  sd_bus_error error = SD_BUS_ERROR_NULL;
+  sd_bus_error error{};  // SD_BUS_ERROR_NULL (a C compound literal clang rejects in C++)
   sd_bus_message* reply = nullptr;
   const int got =
       sd_bus_get_property(bus, "org.freedesktop.systemd1", path, "org.freedesktop.systemd1.Unit",
@@ -83,7 +83,7 @@ UnitState unit_state() {
     if (read >= 0 && id == 0) st.why = "no job pending";
     if (read >= 0 && id != 0) {
       char* type = nullptr;
-      sd_bus_error e2 = SD_BUS_ERROR_NULL;
+      sd_bus_error e2{};  // SD_BUS_ERROR_NULL (a C compound literal clang rejects in C++)
       if (sd_bus_get_property_string(bus, "org.freedesktop.systemd1", job_path,
                                      "org.freedesktop.systemd1.Job", "JobType", &e2, &type) >= 0) {
         st.job_type = type;
@@ -98,7 +98,7 @@ UnitState unit_state() {
   }
   sd_bus_error_free(&error);
   if (path != nullptr) {
-    sd_bus_error e3 = SD_BUS_ERROR_NULL;
+    sd_bus_error e3{};  // SD_BUS_ERROR_NULL (a C compound literal clang rejects in C++)
     uint32_t max = 0;
     if (sd_bus_get_property_trivial(bus, "org.freedesktop.systemd1", path,
                                     "org.freedesktop.systemd1.Service", "FileDescriptorStoreMax",
