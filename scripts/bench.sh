@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Ringway's comparison benchmark (shared/design/BENCH.md): one run, one machine, one load tool.
-# Starts the ringway-load backends, then Ringway and its peers (HAProxy with and without
-# splice-auto, nginx's stream module, socat) on their own loopback ports, runs the same scenarios
+# Starts the ringway-load backends, then Ringway (spliceMode AUTO, and forced copy) and its peers
+# (HAProxy plain, with splice-auto, and with splice-request + splice-response forced; nginx's
+# stream module; socat) on their own loopback ports, runs the same scenarios
 # against each target with targets alternated round by round, records each proxy's CPU seconds
 # and peak RSS per run, and writes Markdown tables, bench-results.json and a PNG chart.
 #
@@ -14,7 +15,9 @@
 #             ringway-load rr -c 1 vs bench/tools/pingpong, alternated, medians
 # --micro     only run the Google Benchmark micro-benchmarks (build-dir/bench/micro/ringway-micro)
 # --pin split (default on >= 2 CPUs) proxies on the upper half of the CPUs, load tool and
-#             backend on the lower half; --pin none lets the scheduler place everything.
+#             backend on the lower half; --pin none (alias --layout shared) lets the scheduler
+#             place everything, proxies with one worker per CPU.
+# --scenarios stream1,stream8,...  only these scenarios (default: all)
 set -euo pipefail
 
 # shellcheck source=scripts/lib.sh
@@ -23,6 +26,7 @@ cd "$RINGWAY_ROOT"
 
 mode=full
 targets_arg="direct,ringway,haproxy,nginx,socat"
+scenarios_arg=""
 build_dir=build-release
 out_dir=""
 rounds=""
@@ -41,6 +45,8 @@ while [ $# -gt 0 ]; do
     --out=*) out_dir=${1#*=} ;;
     --rounds) rounds=$2; shift ;;
     --pin) pin=$2; shift ;;
+    --layout) case "$2" in shared) pin=none ;; split|pinned) pin=split ;; *) die "--layout shared|pinned" ;; esac; shift ;;
+    --scenarios) scenarios_arg=$2; shift ;;
     --port-base) port_base=$2; shift ;;
     -h|--help) sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) die "unknown option $1 (see --help)" ;;
@@ -235,15 +241,24 @@ scenarios=(
   "crr32|crr|echo|-c 32 -s 64 --source-ips $sources"
   "hold|hold|echo|-c $hold_conns --keepalive --source-ips $sources"
 )
+if [ -n "$scenarios_arg" ]; then
+  chosen=()
+  for spec in "${scenarios[@]}"; do
+    case ",$scenarios_arg," in *",${spec%%|*},"*) chosen+=("$spec") ;; esac
+  done
+  [ ${#chosen[@]} -gt 0 ] || die "--scenarios $scenarios_arg matches none of stream1,stream8,rr1,rr32,rr256,crr32,hold"
+  scenarios=("${chosen[@]}")
+fi
 
 # ---- targets ----------------------------------------------------------------------------------
 targets=()
 IFS=, read -r -a wanted <<<"$targets_arg"
 for t in "${wanted[@]}"; do
   case "$t" in
-    haproxy) targets+=(haproxy haproxy-splice) ;;
-    direct|ringway|haproxy-splice|nginx|socat) targets+=("$t") ;;
-    *) die "unknown target '$t' (direct, ringway, haproxy, haproxy-splice, nginx, socat)" ;;
+    haproxy) targets+=(haproxy haproxy-splice haproxy-splice-force) ;;
+    ringway) targets+=(ringway ringway-copy) ;;
+    direct|ringway-copy|haproxy-splice|haproxy-splice-force|nginx|socat) targets+=("$t") ;;
+    *) die "unknown target '$t' (direct, ringway, ringway-copy, haproxy, haproxy-splice, haproxy-splice-force, nginx, socat)" ;;
   esac
 done
 
@@ -276,7 +291,7 @@ done
 # Equivalent settings everywhere: connect timeout 5 s, idle timeout 3600 s, keepalive on both
 # sides (60 s idle, 20 s interval, 2 probes where the proxy can set them), no logging, the same
 # number of workers, listening on 127.0.0.1 only.
-write_haproxy() {  # $1 = target name, $2 = "splice" or ""
+write_haproxy() {  # $1 = target name, $2 = "splice" (splice-auto), "force" (request+response) or ""
   local cfg="$work/$1.cfg"
   {
     echo "global"
@@ -285,7 +300,9 @@ write_haproxy() {  # $1 = target name, $2 = "splice" or ""
     # Pipes cost two descriptors each and HAProxy reserves maxconn/4 of them by default, which
     # pushes it past the descriptor hard limit here (20,000); 64 pipes cover the streaming
     # scenarios (at most 8 connections, 2 directions each) and keep it just under.
-    [ "$2" = splice ] && echo "  maxpipes 64"
+    [ -n "$2" ] && echo "  maxpipes 64"
+    # The stats socket lets the report show that splicing really happened (PipesUsed/Free).
+    echo "  stats socket $work/$1.sock mode 600 level admin"
     echo "defaults"
     echo "  mode tcp"
     echo "  timeout connect 5s"
@@ -300,6 +317,7 @@ write_haproxy() {  # $1 = target name, $2 = "splice" or ""
     echo "  srvtcpka-intvl 20s"
     echo "  srvtcpka-cnt 2"
     [ "$2" = splice ] && echo "  option splice-auto"
+    [ "$2" = force ] && echo "  option splice-request" && echo "  option splice-response"
     echo "frontend echo"
     echo "  bind 127.0.0.1:${echo_port[$1]}"
     echo "  default_backend echo"
@@ -337,12 +355,12 @@ NGINX
   echo "$dir"
 }
 
-write_ringway() {
-  local cfg="$work/ringway.toml" name port backend
+write_ringway() {  # $1 = target name
+  local cfg="$work/$1.toml" name port backend
   echo -e "[settings]\nworkers = $workers\nlogLevel = \"notice\"\n" >"$cfg"
   for name in echo sink; do
-    if [ "$name" = echo ]; then port=${echo_port[ringway]}; backend=${echo_port[direct]}
-    else port=${sink_port[ringway]}; backend=${sink_port[direct]}; fi
+    if [ "$name" = echo ]; then port=${echo_port[$1]}; backend=${echo_port[direct]}
+    else port=${sink_port[$1]}; backend=${sink_port[direct]}; fi
     cat >>"$cfg" <<TOML
 [[gateways]]
 metadata = { name = "$name" }
@@ -383,20 +401,24 @@ start_target() {
   local t=$1 pid cfg dir
   case "$t" in
     direct) return 0 ;;
-    ringway)
-      local daemon="$build_dir/src/ringway"
+    ringway|ringway-copy)
+      local daemon="$build_dir/src/ringway" forwarding=""
+      [ "$t" = ringway-copy ] && forwarding=copy
       if ! ninja -C "$build_dir" src/ringway >"$work/build-ringway.log" 2>&1; then
         note "skipped ringway: the daemon does not build yet (see logs/build-ringway.log)"
         cp "$work/build-ringway.log" "$out_dir/logs/"
         return 1
       fi
-      cfg=$(write_ringway)
-      cp "$cfg" "$out_dir/logs/ringway.toml"
-      on_proxy "$daemon" -c "$cfg" >"$out_dir/logs/ringway.log" 2>&1 & pid=$!
+      cfg=$(write_ringway "$t")
+      cp "$cfg" "$out_dir/logs/$t.toml"
+      RINGWAY_FORWARDING=$forwarding on_proxy "$daemon" -c "$cfg" >"$out_dir/logs/$t.log" 2>&1 & pid=$!
       ;;
-    haproxy|haproxy-splice)
+    haproxy|haproxy-splice|haproxy-splice-force)
       ensure_peer haproxy || return 1
-      cfg=$(write_haproxy "$t" "$([ "$t" = haproxy-splice ] && echo splice)")
+      local how=""
+      [ "$t" = haproxy-splice ] && how=splice
+      [ "$t" = haproxy-splice-force ] && how=force
+      cfg=$(write_haproxy "$t" "$how")
       cp "$cfg" "$out_dir/logs/"
       on_proxy haproxy -db -f "$cfg" >"$out_dir/logs/$t.log" 2>&1 & pid=$!
       ;;
@@ -472,8 +494,8 @@ say "targets: ${active[*]}; $layout"
 version_of() {
   case "$1" in
     direct) echo "ringway-load (this tree)" ;;
-    ringway) "$build_dir/src/ringway" --version 2>&1 | head -1 || echo "ringway $(git rev-parse --short HEAD)" ;;
-    haproxy|haproxy-splice) haproxy -v 2>&1 | head -1 ;;
+    ringway|ringway-copy) "$build_dir/src/ringway" --version 2>&1 | head -1 || echo "ringway $(git rev-parse --short HEAD)" ;;
+    haproxy|haproxy-splice|haproxy-splice-force) haproxy -v 2>&1 | head -1 ;;
     nginx) nginx -v 2>&1 | head -1 ;;
     socat) socat -V 2>&1 | grep -m1 'socat version' ;;
   esac
@@ -532,6 +554,12 @@ for round in $(seq 1 "$rounds"); do
         else "\(.requests_per_s) /s p99 \(.latency_us.p99) us" end + "  errors \(.errors_total)"' \
         "$file.json" 2>/dev/null || echo "no result")
       say "round $round/$rounds $name $t: $summary"
+      if [ "$cmd" = stream ] && [ -S "$work/$t.sock" ] && command -v socat >/dev/null; then
+        # HAProxy's pipe pool after a bulk run: PipesUsed/PipesFree above 0 mean it spliced.
+        pipes=$(echo "show info" | socat stdio "unix-connect:$work/$t.sock" 2>/dev/null \
+          | grep -E '^Pipes(Used|Free):' | tr '\n' ' ')
+        echo "round $round $name: $pipes" >>"$out_dir/logs/$t-pipes.txt"
+      fi
     done
   done
 done

@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Installs what is missing, builds, and runs every test suite:
-#   1. g++ build (debugoptimized): unit, integration and fuzz-corpus replay suites;
-#   2. clang 14 + ASan/UBSan build (mimalloc off): unit and integration suites, with timeouts
+#   1. g++ build (debugoptimized): unit, integration (in each forwarding mode: as configured,
+#      forced copy, forced splice), fuzz-corpus replay and bench suites, then the slow suite
+#      (full-size reliability scenarios, ci size unless RINGWAY_SLOW_SIZE=full), timed;
+#   2. clang 14 + ASan/UBSan build (mimalloc off): unit and integration (as configured and
+#      forced splice) suites, with timeouts
 #      scaled by RINGWAY_TIMEOUT_SCALE=3 because sanitized code is slower.
 # Ends with one line "tests: N passed, N failed, N skipped" and exits non-zero on any failure.
 # Options: --quick (only the g++ build), --no-sanitizers (same).
@@ -43,7 +46,11 @@ run_suites() {
 }
 
 build_dir build-test --buildtype=debugoptimized
-run_suites build-test unit integration fuzz bench
+run_suites build-test unit integration integration-copy integration-splice fuzz bench
+# The slow tier at ci size is budgeted at about 6 minutes on 2 cores; print what it took.
+slow_start=$(date +%s)
+run_suites build-test slow
+say "slow suite took $(($(date +%s) - slow_start)) s (budget about 360 s)"
 
 if [ "$sanitizers" -eq 1 ]; then
   CXX=clang++-14 build_dir build-asan --buildtype=debug -Db_sanitize=address,undefined \
@@ -51,7 +58,7 @@ if [ "$sanitizers" -eq 1 ]; then
   export RINGWAY_TIMEOUT_SCALE=${RINGWAY_TIMEOUT_SCALE:-3}
   export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:halt_on_error=1:abort_on_error=1}
   export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
-  run_suites build-asan unit integration
+  run_suites build-asan unit integration integration-splice
 fi
 
 echo "tests: $passed passed, $failed failed, $skipped skipped"

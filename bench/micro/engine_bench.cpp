@@ -7,6 +7,7 @@
 #include <memory>
 #include <vector>
 
+#include "ringway/config/model.hpp"
 #include "ringway/engine/buffer_pool.hpp"
 #include "ringway/engine/ring.hpp"
 #include "ringway/engine/session.hpp"
@@ -83,7 +84,10 @@ void BM_BufferRecycle(benchmark::State& state) {
     state.SkipWithError(ring.error().message.c_str());
     return;
   }
-  auto pool = BufferPool::create((*ring)->get());
+  // The default per-worker pool: settings.perWorkerBufferLimitBytes / BufferPool::kSize.
+  constexpr auto kCount =
+      static_cast<uint32_t>(config::kDefaultPerWorkerBufferLimitBytes / BufferPool::kSize);
+  auto pool = BufferPool::create((*ring)->get(), kCount);
   if (!pool) {
     state.SkipWithError(pool.error().message.c_str());
     return;
@@ -98,7 +102,7 @@ void BM_BufferRecycle(benchmark::State& state) {
     (*pool)->on_recv_armed();
     (*pool)->recycle(bid);
     (*pool)->flush();
-    bid = static_cast<uint16_t>((bid + 1) % BufferPool::kCount);
+    bid = static_cast<uint16_t>((bid + 1) % kCount);
   }
 }
 BENCHMARK(BM_BufferRecycle);

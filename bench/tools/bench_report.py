@@ -13,8 +13,8 @@ import statistics
 import subprocess
 import sys
 
-PEERS = ["haproxy", "haproxy-splice", "nginx", "socat"]
-ORDER = ["direct", "ringway"] + PEERS
+PEERS = ["haproxy", "haproxy-splice", "haproxy-splice-force", "nginx", "socat"]
+ORDER = ["direct", "ringway", "ringway-copy"] + PEERS
 GIB = float(1 << 30)
 
 # name -> (kind, headline metric label, CPU unit label, work units per run)
@@ -129,7 +129,7 @@ def markdown(facts, targets, results):
         f"{facts['warmup_s']} s warmup; hold: {facts['hold_connections']} connections; "
         f"fd limit {facts['fd_limit']}; tcp_tw_reuse {facts['tcp_tw_reuse']}",
         "- values are medians of the rounds; errors are summed over all rounds (whole runs);",
-        "  × direct = value / direct's; × best peer = value / best of haproxy, haproxy-splice, nginx,"
+        "  × direct = value / direct's; × best peer = value / best of haproxy, haproxy-splice, haproxy-splice-force, nginx,"
         " socat; CPU is the proxy's utime+stime (all threads and children) over the measured window",
         "",
         "| target | version |", "| --- | --- |",

@@ -120,6 +120,8 @@ std::string_view response_flags(engine::EndReason reason) {
       return "UO";
     case EndReason::IdleTimeout:
       return "SI";
+    case EndReason::Overload:
+      return "OM";  // Envoy: the overload manager ended the stream
     case EndReason::DownstreamReset:
       return "DC";
     case EndReason::UpstreamReset:

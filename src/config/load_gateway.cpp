@@ -50,7 +50,9 @@ constexpr std::string_view kFileSinkKeys[] = {"path", "stringFormat", "jsonForma
 constexpr std::string_view kTcpGatewayKeys[] = {"tcpHosts", "options"};
 constexpr std::string_view kTcpGatewayOptionsKeys[] = {"tcpProxySettings", "connectionLimit"};
 constexpr RefusedKey kTcpGatewayOptionsRefused[] = {{"localRatelimit", Refusal::NotYet}};
-constexpr std::string_view kTcpProxyKeys[] = {"idleTimeout", "maxConnectAttempts"};
+constexpr std::string_view kTcpProxyKeys[] = {"idleTimeout", "maxConnectAttempts", "spliceMode"};
+constexpr std::pair<std::string_view, SpliceMode> kSpliceModes[] = {
+    {"AUTO", SpliceMode::Auto}, {"ALWAYS", SpliceMode::Always}, {"NEVER", SpliceMode::Never}};
 constexpr RefusedKey kTcpProxyRefused[] = {
     {"tunnelingConfig", Refusal::NotYet},
     {"accessLogFlushInterval", Refusal::NotYet},
@@ -317,6 +319,23 @@ void load_tcp_gateway(const TableReader& gw, Diagnostics& diagnostics, Gateway& 
             if (auto i =
                     read_integer(*v, ps.path("maxConnectAttempts"), diagnostics, 1, kUint32Max)) {
               gateway.tcp_proxy.max_connect_attempts = static_cast<uint32_t>(*i);
+            }
+          }
+          if (const auto* v = ps.get("spliceMode")) {
+            if (auto m = read_string(*v, ps.path("spliceMode"), diagnostics)) {
+              bool known = false;
+              for (const auto& [name, mode] : kSpliceModes) {
+                if (*m == name) {
+                  gateway.tcp_proxy.splice_mode = mode;
+                  known = true;
+                }
+              }
+              if (!known) {
+                diagnostics.error(pos_of(*v), ps.path("spliceMode"),
+                                  fmt::format("unknown splice mode {}; allowed: \"AUTO\", "
+                                              "\"ALWAYS\", \"NEVER\"",
+                                              quoted(*m)));
+              }
             }
           }
         }

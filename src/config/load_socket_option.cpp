@@ -2,9 +2,12 @@
 // a number, a decimal string (the CRD's int-or-string) or a symbolic name; intValue must fit
 // int32 (Envoy truncates silently, Ringway refuses) and the kernel's range when the option is
 // known; bufValue is base64.
-#include <fmt/format.h>
+#include <sys/socket.h>
 
+#include <cstring>
 #include <limits>
+
+#include <fmt/format.h>
 
 #include "reader.hpp"
 #include "ringway/config/socket_names.hpp"
@@ -272,6 +275,23 @@ std::optional<SocketOption> load_socket_option(const toml::table& table, const s
                           fmt::format("{} is not valid base64; use the standard alphabet "
                                       "(A-Z a-z 0-9 + /) with '=' padding to a multiple of 4",
                                       quoted(*s)));
+      }
+    }
+    if (bytes && level && name && *level == SOL_SOCKET && *name == SO_LINGER &&
+        bytes->size() >= sizeof(struct linger)) {
+      struct linger l {};
+      std::memcpy(&l, bytes->data(), sizeof(l));
+      if (l.l_onoff != 0 && l.l_linger > 0) {
+        // Accepted sockets inherit it, and close() of such a socket waits up to l_linger
+        // seconds for unsent data: in Ringway that would block a worker thread and every
+        // session on it.
+        diagnostics.error(pos_of(*buf_value), r.path("bufValue"),
+                          fmt::format("SO_LINGER {{on, {} s}} would make every close() wait up "
+                                      "to {} s and block the worker thread with all its "
+                                      "sessions; allowed: off ({{0, 0}}, \"AAAAAAAAAAA=\") or "
+                                      "reset on close ({{1, 0}}, \"AQAAAAAAAAA=\")",
+                                      l.l_linger, l.l_linger));
+        bytes.reset();
       }
     }
     if (bytes) {

@@ -123,6 +123,9 @@ std::optional<StaticHost> load_host(const toml::table& table, const std::string&
         diagnostics.error(pos_of(*n), r.path("addr"),
                           fmt::format("{} is neither an IP address nor a host name", quoted(*s)));
         s.reset();
+      } else if (inet_pton(AF_INET6, s->c_str(), buf) == 1 &&
+                 refuse_link_local(buf, *s, *n, r.path("addr"), diagnostics)) {
+        s.reset();
       }
     }
     ok = s.has_value();

@@ -25,7 +25,8 @@ using detail::pos_of;
 using detail::TableReader;
 
 constexpr std::string_view kTopKeys[] = {"settings", "gateways", "upstreams"};
-constexpr std::string_view kSettingsKeys[] = {"workers", "drainTimeout", "admin", "logLevel"};
+constexpr std::string_view kSettingsKeys[] = {"workers", "drainTimeout", "admin", "logLevel",
+                                              "perWorkerBufferLimitBytes"};
 constexpr std::string_view kAdminKeys[] = {"bindAddress", "bindPort"};
 
 constexpr std::pair<std::string_view, LogLevel> kLogLevels[] = {
@@ -38,14 +39,28 @@ void load_settings(const toml::node& node, Diagnostics& diagnostics, Settings& s
   if (table == nullptr) return;
   const TableReader r(*table, "settings", {kSettingsKeys}, diagnostics, {});
   if (const auto* n = r.get("workers")) {
-    if (auto v = detail::read_integer(*n, r.path("workers"), diagnostics, 0,
-                                      std::numeric_limits<uint32_t>::max())) {
+    if (auto v = detail::read_integer(*n, r.path("workers"), diagnostics, 0, kMaxWorkers)) {
       settings.workers = static_cast<uint32_t>(*v);
     }
   }
   if (const auto* n = r.get("drainTimeout")) {
     if (auto d = detail::read_duration(*n, r.path("drainTimeout"), diagnostics)) {
-      settings.drain_timeout = *d;
+      if (*d > kMaxDrainTimeout) {
+        diagnostics.error(
+            pos_of(*n), r.path("drainTimeout"),
+            fmt::format("{} is too long; allowed: 0s to {} ({} days)",
+                        n->is_string() ? quoted(n->as_string()->get()) : format_duration(*d),
+                        format_duration(kMaxDrainTimeout), kMaxDrainTimeout.count() / 86'400'000));
+      } else {
+        settings.drain_timeout = *d;
+      }
+    }
+  }
+  if (const auto* n = r.get("perWorkerBufferLimitBytes")) {
+    if (auto v = detail::read_integer(*n, r.path("perWorkerBufferLimitBytes"), diagnostics,
+                                      static_cast<int64_t>(kMinPerWorkerBufferLimitBytes),
+                                      static_cast<int64_t>(kMaxPerWorkerBufferLimitBytes))) {
+      settings.per_worker_buffer_limit_bytes = static_cast<uint64_t>(*v);
     }
   }
   if (const auto* n = r.get("logLevel")) {

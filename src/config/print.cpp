@@ -59,6 +59,8 @@ void print_settings(const Settings& s, std::string& out) {
   out += fmt::format("workers = {}  # 0 = one worker per CPU\n", s.workers);
   out += fmt::format("drainTimeout = \"{}\"\n", format_duration(s.drain_timeout));
   out += fmt::format("logLevel = \"{}\"\n", log_level_name(s.log_level));
+  out += fmt::format("perWorkerBufferLimitBytes = {}  # extension: data held per worker\n",
+                     s.per_worker_buffer_limit_bytes);
   if (s.admin) {
     out += "\n[settings.admin]\n";
     out += fmt::format("bindAddress = {}\n", str(s.admin->bind_address));
@@ -120,6 +122,10 @@ void print_gateway(const Gateway& g, std::string& out) {
   out += fmt::format("idleTimeout = \"{}\"{}\n", format_duration(g.tcp_proxy.idle_timeout),
                      g.tcp_proxy.idle_timeout.count() == 0 ? "  # disabled" : "");
   out += fmt::format("maxConnectAttempts = {}\n", g.tcp_proxy.max_connect_attempts);
+  out += fmt::format("spliceMode = \"{}\"  # extension: AUTO | ALWAYS | NEVER\n",
+                     g.tcp_proxy.splice_mode == SpliceMode::Always  ? "ALWAYS"
+                     : g.tcp_proxy.splice_mode == SpliceMode::Never ? "NEVER"
+                                                                    : "AUTO");
   if (g.max_active_connections) {
     out += "\n[gateways.tcpGateway.options.connectionLimit]\n";
     out += fmt::format("maxActiveConnections = {}\n", *g.max_active_connections);

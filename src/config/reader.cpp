@@ -267,11 +267,28 @@ const toml::array* read_table_array(const toml::node& node, const std::string& p
   return ok ? a : nullptr;
 }
 
+bool refuse_link_local(const unsigned char* in6, const std::string& text, const toml::node& node,
+                       const std::string& path, Diagnostics& diagnostics) {
+  // fe80::/10 is only meaningful with a zone (an interface), which plain IP literals cannot
+  // carry: bind() fails with EINVAL and every connect() fails, so it is refused here.
+  if (in6[0] != 0xfe || (in6[1] & 0xc0) != 0x80) return false;
+  diagnostics.error(pos_of(node), path,
+                    fmt::format("{} is an IPv6 link-local address, which needs a zone (an "
+                                "interface) that Ringway cannot take; use a global or "
+                                "unique-local address, or a host name",
+                                quoted(text)));
+  return true;
+}
+
 std::optional<std::string> read_ip_literal(const toml::node& node, const std::string& path,
                                            Diagnostics& diagnostics) {
   auto s = read_name(node, path, diagnostics);
   if (!s) return std::nullopt;
   unsigned char buf[sizeof(struct in6_addr)];
+  if (inet_pton(AF_INET6, s->c_str(), buf) == 1 &&
+      refuse_link_local(buf, *s, node, path, diagnostics)) {
+    return std::nullopt;
+  }
   if (inet_pton(AF_INET, s->c_str(), buf) == 1 || inet_pton(AF_INET6, s->c_str(), buf) == 1) {
     return s;
   }

@@ -90,6 +90,9 @@ const toml::table* read_table(const toml::node& node, const std::string& path,
 const toml::array* read_table_array(const toml::node& node, const std::string& path,
                                     Diagnostics& diagnostics);
 // An IPv4 or IPv6 literal (checked with inet_pton, no socket involved).
+// True (and reports it) when `in6` (16 bytes, parsed from `text`) is an IPv6 link-local address.
+bool refuse_link_local(const unsigned char* in6, const std::string& text, const toml::node& node,
+                       const std::string& path, Diagnostics& diagnostics);
 std::optional<std::string> read_ip_literal(const toml::node& node, const std::string& path,
                                            Diagnostics& diagnostics);
 

@@ -5,25 +5,29 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <bit>
 #include <cerrno>
 
 namespace ringway::engine {
 
 Result<std::unique_ptr<BufferPool>> BufferPool::create(io_uring* ring, uint32_t count,
                                                        uint32_t size) {
-  if (count == 0 || (count & (count - 1)) != 0 || count > 32768) {
-    return Error{EINVAL, "buffer pool: the buffer count must be a power of two up to 32768"};
+  if (count == 0 || count > kMaxCount) {
+    return Error{EINVAL, "buffer pool: the buffer count must be 1..32768"};
   }
+  // The kernel wants a power-of-two ring; it may be larger than the pool, since the ring only
+  // ever holds the buffers offered to it (at most kMaxOffered + kSlack).
+  const uint32_t entries = std::bit_ceil(count);
   std::unique_ptr<BufferPool> pool(new BufferPool());
   pool->uring_ = ring;
   pool->size_ = size;
   pool->count_ = count;
-  pool->mask_ = io_uring_buf_ring_mask(count);
+  pool->mask_ = io_uring_buf_ring_mask(entries);
 
-  // The ring itself: count entries of 16 bytes, page aligned (mmap guarantees it), shared with
-  // the kernel, which reads buffer addresses from it.
+  // The ring itself: entries of 16 bytes, page aligned (mmap guarantees it), shared with the
+  // kernel, which reads buffer addresses from it.
   const size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
-  pool->ring_bytes_ = ((count * sizeof(io_uring_buf)) + page - 1) / page * page;
+  pool->ring_bytes_ = ((entries * sizeof(io_uring_buf)) + page - 1) / page * page;
   void* mem =
       mmap(nullptr, pool->ring_bytes_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   if (mem == MAP_FAILED) {
@@ -46,7 +50,7 @@ Result<std::unique_ptr<BufferPool>> BufferPool::create(io_uring* ring, uint32_t 
 
   io_uring_buf_reg reg{};
   reg.ring_addr = reinterpret_cast<uint64_t>(pool->ring_);
-  reg.ring_entries = count;
+  reg.ring_entries = entries;
   reg.bgid = kGroupId;
   const int ret = io_uring_register_buf_ring(ring, &reg, 0);
   if (ret < 0) {

@@ -6,6 +6,9 @@
 #include <sched.h>
 #include <unistd.h>
 
+#include <cstdlib>
+#include <string_view>
+
 #include <fmt/format.h>
 
 #include "ringway/core/log.hpp"
@@ -352,6 +355,21 @@ Result<std::unique_ptr<Engine>> Engine::create(const config::Config& config,
   }
   shared->gateway_active = std::make_unique<std::atomic<int64_t>[]>(config.gateways.size());
   shared->upstream_sessions = std::make_unique<std::atomic<int64_t>[]>(config.upstreams.size());
+  if (const char* forced = std::getenv("RINGWAY_FORWARDING"); forced != nullptr && *forced) {
+    const std::string_view f(forced);
+    if (f == "copy") {
+      shared->forced_splice_mode = config::SpliceMode::Never;
+    } else if (f == "splice") {
+      shared->forced_splice_mode = config::SpliceMode::Always;
+    } else if (f == "auto") {
+      shared->forced_splice_mode = config::SpliceMode::Auto;
+    } else {
+      return Error{EINVAL, fmt::format("RINGWAY_FORWARDING={}: allowed values are copy, splice "
+                                       "and auto",
+                                       f)};
+    }
+    log::notice("RINGWAY_FORWARDING={}: every gateway's spliceMode is overridden", f);
+  }
   auto cpus = usable_cpus();
   shared->worker_count =
       config.settings.workers != 0 ? config.settings.workers : static_cast<uint32_t>(cpus.size());

@@ -14,8 +14,10 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <string>
 
 #include <fmt/format.h>
 
@@ -117,10 +119,15 @@ void Worker::quiesce(uint32_t slot) {
     }
     dd.starved = false;  // its entry in starved_ is skipped once the slot is freed
   }
-  const bool downstream_busy =
-      s.dirs[0].recv_armed || s.dirs[0].watch_armed || s.dirs[1].send_inflight;
-  const bool upstream_busy = s.dirs[1].recv_armed || s.dirs[1].watch_armed ||
-                             s.dirs[0].send_inflight || s.connect_pending > 0;
+  // Every op on either socket, splice polls included (the same sets abort_session() cancels).
+  const Direction& down_up = s.dirs[index_of(Dir::DownToUp)];
+  const Direction& up_down = s.dirs[index_of(Dir::UpToDown)];
+  const bool downstream_busy = down_up.recv_armed || down_up.watch_armed ||
+                               down_up.src_poll_armed || up_down.send_inflight ||
+                               up_down.dst_poll_armed;
+  const bool upstream_busy = up_down.recv_armed || up_down.watch_armed || up_down.src_poll_armed ||
+                             down_up.send_inflight || down_up.dst_poll_armed ||
+                             s.connect_pending > 0;
   for (const auto& [busy, fd] :
        {std::pair{downstream_busy, s.downstream_fd}, std::pair{upstream_busy, s.upstream_fd}}) {
     if (!busy || fd < 0) continue;
@@ -135,6 +142,12 @@ void Worker::quiesce(uint32_t slot) {
     }
     io_uring_prep_cancel_fd(c, fd, IORING_ASYNC_CANCEL_ALL);
     ++s.inflight;
+  }
+  // A session waiting for a descriptor has nothing in flight: it leaves as a connecting one.
+  timers_.cancel(s.retry_timer);
+  if (s.waiting_descriptor) {
+    s.waiting_descriptor = false;
+    --waiting_descriptor_;
   }
   if (s.inflight == 0) export_session(slot);
 }
@@ -152,6 +165,7 @@ void Worker::on_handover_completion(uint32_t slot, Op op, Dir d, int res, uint32
       const auto bid = static_cast<uint16_t>(flags >> IORING_CQE_BUFFER_SHIFT);
       pool_->on_recv_done(took);
       if (res > 0 && took) {
+        if (dd.queued_count == 0) ++holders_;
         queues_->push(dd, bid, static_cast<uint32_t>(res));
         dd.bytes_received += static_cast<uint64_t>(res);
         if (d == Dir::DownToUp) {
@@ -177,6 +191,7 @@ void Worker::on_handover_completion(uint32_t slot, Op op, Dir d, int res, uint32
           if (left >= avail) {
             left -= avail;
             pool_->recycle(queues_->pop(dd));
+            if (dd.queued_count == 0) --holders_;
           } else {
             dd.head_offset += left;
             dd.queued_bytes -= left;
@@ -195,6 +210,12 @@ void Worker::on_handover_completion(uint32_t slot, Op op, Dir d, int res, uint32
     }
     case Op::Watch:
       dd.watch_armed = false;  // an error it saw is seen again by the importer's recv
+      break;
+    case Op::SpliceIn:
+      dd.src_poll_armed = false;  // readiness only: the importer reads what is waiting
+      break;
+    case Op::SpliceOut:
+      dd.dst_poll_armed = false;
       break;
     case Op::Connect:
       --s.connect_pending;
@@ -237,13 +258,29 @@ void Worker::export_session(uint32_t slot) {
     for (int i = 0; i < 2; ++i) {
       Direction& dd = s.dirs[i];
       DirectionExport& de = e.dirs[i];
-      de.pending.reserve(dd.queued_bytes);
+      de.pending.reserve(dd.queued_bytes + dd.pipe_bytes);
+      if (dd.queued_count > 0) --holders_;
       while (dd.queued_count > 0) {
         const uint32_t bid = dd.head;
         const uint8_t* data = pool_->data(static_cast<uint16_t>(bid));
         de.pending.append(reinterpret_cast<const char*>(data) + dd.head_offset,
                           queues_->len(bid) - dd.head_offset);
         pool_->recycle(queues_->pop(dd));
+      }
+      if (dd.forwarding == Forwarding::Splice) {
+        // A splicing direction's pending bytes are in its pipe (its FIFO is empty: it switched
+        // only once that had drained). Read them out: exactly pipe_bytes are there, so the
+        // blocking read cannot wait. They travel as plain pending bytes; the importer copies.
+        size_t got = 0;
+        std::string bytes(dd.pipe_bytes, '\0');
+        while (got < bytes.size()) {
+          const ssize_t n = ::read(dd.pipe_read, bytes.data() + got, bytes.size() - got);
+          if (n <= 0) break;
+          got += static_cast<size_t>(n);
+        }
+        de.pending.append(bytes.data(), got);
+        dd.pipe_bytes -= static_cast<uint32_t>(got);
+        stop_splice(dd);
       }
       de.eof = dd.eof;
       de.shut = dd.shut;
@@ -377,14 +414,20 @@ void Worker::import_established(SessionExport& e) {
 
   // Backpressure limits from the new config, as on_new_connection() sets them.
   const auto& up = config.upstreams[u];
-  const uint32_t limits[2] = {up.per_connection_buffer_limit_bytes,
+  const uint64_t limits[2] = {up.per_connection_buffer_limit_bytes,
                               gw.per_connection_buffer_limit_bytes};
   const uint32_t size = pool_->buffer_size();
+  const config::SpliceMode mode = shared_.forced_splice_mode.value_or(gw.tcp_proxy.splice_mode);
   for (int d = 0; d < 2; ++d) {
     Direction& dd = s.dirs[d];
     const DirectionExport& de = e.dirs[d];
-    dd.pause_at = std::max<uint32_t>(1, (limits[d] + size - 1) / size);
+    // In 64 bits and capped at the pool, as on_new_connection() computes it.
+    dd.pause_at = static_cast<uint32_t>(
+        std::clamp<uint64_t>((limits[d] + size - 1) / size, 1, pool_->count()));
     dd.resume_at = dd.pause_at / 4;
+    // Taken-over sessions copy first; AUTO moves a direction to splice on its next burst.
+    dd.auto_splice = mode != config::SpliceMode::Never &&
+                     static_cast<uint64_t>(dd.pause_at) * size >= PipePool::kPipeBytes;
     dd.eof = de.eof;
     dd.shut = de.shut;
     dd.bytes_received = de.bytes_received;
@@ -399,6 +442,7 @@ void Worker::import_established(SessionExport& e) {
       }
       const size_t n = std::min<size_t>(size, de.pending.size() - off);
       std::memcpy(pool_->data(static_cast<uint16_t>(bid)), de.pending.data() + off, n);
+      if (dd.queued_count == 0) ++holders_;
       queues_->push(dd, static_cast<uint16_t>(bid), static_cast<uint32_t>(n));
       off += n;
     }

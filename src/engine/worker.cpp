@@ -3,12 +3,15 @@
 // worker_session.cpp. See worker.hpp for the ownership rules.
 #include "worker.hpp"
 
+#include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
 #include <sched.h>
 #include <sys/eventfd.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -21,6 +24,7 @@ namespace {
 
 constexpr int64_t kTickMs = 100;         // timer wheel resolution
 constexpr int64_t kAcceptPauseMs = 100;  // back-off after EMFILE/ENFILE/ENOBUFS/ENOMEM
+constexpr int64_t kSingleAcceptMs = 10000;  // one accept per SQE this long after a shortage
 constexpr uint32_t kMaxSessionsPerWorker = 1U << 20;
 
 int64_t steady_ms() {
@@ -39,9 +43,6 @@ void flush_pool(void* context) {
 }
 
 // Accept errors that say "a limit was hit": retrying at once would spin, so accepting pauses.
-bool is_resource_error(int error) {
-  return error == EMFILE || error == ENFILE || error == ENOBUFS || error == ENOMEM;
-}
 // Accept errors about one connection only (it went away before we took it): accept again.
 bool is_transient_accept_error(int error) {
   return error == ECONNABORTED || error == EINTR || error == EAGAIN || error == EPROTO ||
@@ -151,6 +152,7 @@ void Worker::thread_main(std::promise<Result<void>>* ready) {
       l.fd = -1;
     }
   }
+  pipes_.reset();
   // The pool unregisters from the ring, so it goes first; the ring's exit cancels the one op
   // still armed (the eventfd poll), and only then is the eventfd closed.
   pool_.reset();
@@ -163,11 +165,21 @@ Result<void> Worker::setup() {
   auto ring = Ring::create();
   if (!ring) return ring.error();
   ring_ = std::move(ring.value());
-  auto pool = BufferPool::create(ring_->get());
+  const uint64_t limit = shared_.config->settings.per_worker_buffer_limit_bytes;
+  const auto count = static_cast<uint32_t>(
+      std::clamp<uint64_t>(limit / BufferPool::kSize, 1, BufferPool::kMaxCount));
+  auto pool = BufferPool::create(ring_->get(), count);
   if (!pool) return pool.error();
   pool_ = std::move(pool.value());
   ring_->set_pre_submit(flush_pool, pool_.get());
   queues_ = std::make_unique<BufferQueues>(pool_->count());
+  // Two pool buffers' worth of kernel memory per pipe: splice may use as much again as the
+  // pool, in the kernel, and no more.
+  pipes_ = std::make_unique<PipePool>(std::max<uint32_t>(16, pool_->count() / 2));
+  // An eighth of the pool (at least 8 buffers) stays for sessions that make progress, and a
+  // quarter of the rest may be held beyond one buffer per direction: see worker_memory.cpp.
+  reserve_ = std::min(pool_->count(), std::max<uint32_t>(8, pool_->count() / 8));
+  excess_budget_ = (pool_->count() - reserve_) / 4;
 
   // Created here rather than in the constructor so post() before start() cannot race it; the
   // mailbox lock orders the store with post()'s read.
@@ -214,7 +226,11 @@ void Worker::loop() {
     heartbeat_ms_.store(now_ms_, std::memory_order_relaxed);
     run_timers();
     rearm_starved();
+    relieve_starvation();
+    retry_worker_ops();
     worker_stats_.set(WorkerStat::buffer_pool_free, pool_->free_count());
+    worker_stats_.set(WorkerStat::splice_pipes_in_use, pipes_->in_use());
+    worker_stats_.set(WorkerStat::splice_pipes_idle, pipes_->idle());
 
     // Sleep until a completion arrives or, when timers are pending, until the next tick.
     __kernel_timespec ts{};
@@ -272,6 +288,8 @@ void Worker::dispatch(const io_uring_cqe* cqe) {
     case Op::Send:
     case Op::Cancel:
     case Op::Watch:
+    case Op::SpliceIn:
+    case Op::SpliceOut:
       break;
     case Op::Test:
       return;
@@ -304,6 +322,10 @@ void Worker::dispatch(const io_uring_cqe* cqe) {
       return;
     case Op::Watch:
       on_watch(t.slot, t.dir, res);
+      return;
+    case Op::SpliceIn:
+    case Op::SpliceOut:
+      on_splice_poll(t.slot, t.dir, t.op, res);
       return;
     case Op::Cancel: {
       Session& s = sessions_.at(t.slot);
@@ -339,6 +361,15 @@ void Worker::on_timer(uint64_t payload) {
     case TimerKind::DrainDeadline:
       force_close_all();
       return;
+    case TimerKind::ConnectRetry: {
+      Session* s = sessions_.find(a, generation);
+      if (s == nullptr || s->state != SessionState::Connecting) return;
+      s->retry_timer = {};
+      s->waiting_descriptor = false;
+      --waiting_descriptor_;
+      start_connect(a);
+      return;
+    }
   }
 }
 
@@ -353,7 +384,7 @@ void Worker::schedule_idle(uint32_t slot, int64_t at_ms) {
 
 void Worker::arm_wake() {
   io_uring_sqe* s = sqe(tag(Op::Wake));
-  if (s == nullptr) return;  // retried on the next wake-up path (see on_wake)
+  if (s == nullptr) return;  // retried by retry_worker_ops() on the next loop turn
   // A multishot poll (not a read): poll never needs an io-wq thread, and one SQE serves every
   // wake-up until the kernel ends it (no IORING_CQE_F_MORE), when it is re-armed.
   io_uring_prep_poll_multishot(s, wake_fd_, POLLIN);
@@ -423,6 +454,17 @@ void Worker::close_mailbox() {
   }
 }
 
+// The worker's own ops must never be lost to a full submission queue: the wake-up poll carries
+// every command (drain, stop, /sockets), and a drain waits for each accept's cancel. Both are
+// re-tried here, once per loop turn, until the ring takes them.
+void Worker::retry_worker_ops() {
+  if (!wake_armed_) arm_wake();
+  for (uint32_t i = 0; i < listeners_.size(); ++i) {
+    const Listener& l = listeners_[i];
+    if ((draining_ || l.pause_wanted) && l.armed && !l.cancelling) cancel_accept(i);
+  }
+}
+
 // ---- accept -------------------------------------------------------------------------------
 
 void Worker::arm_accept(uint32_t li) {
@@ -437,7 +479,13 @@ void Worker::arm_accept(uint32_t li) {
   // Multishot: one SQE keeps accepting (a CQE per connection, IORING_CQE_F_MORE while it stays
   // armed). SOCK_CLOEXEC: session sockets must not leak into exec'd children. No peer address
   // buffer: it would be shared by every completion; getpeername() is used when one is needed.
-  io_uring_prep_multishot_accept(s, l.fd, nullptr, nullptr, SOCK_CLOEXEC);
+  if (now_ms_ < single_accept_until_ms_) {
+    // Near the descriptor limit: one connection per SQE, so the next accept is armed only
+    // after this session got its upstream socket (or waits for one, which pauses accepting).
+    io_uring_prep_accept(s, l.fd, nullptr, nullptr, SOCK_CLOEXEC);
+  } else {
+    io_uring_prep_multishot_accept(s, l.fd, nullptr, nullptr, SOCK_CLOEXEC);
+  }
   l.armed = true;
   ++worker_ops_;
 }
@@ -445,13 +493,13 @@ void Worker::arm_accept(uint32_t li) {
 void Worker::cancel_accept(uint32_t li) {
   Listener& l = listeners_[li];
   io_uring_sqe* s = sqe(tag(Op::AcceptCancel, li));
-  if (s == nullptr) return;  // the accept stays armed; drain retries from settle_listener
+  if (s == nullptr) return;  // the accept stays armed; retry_worker_ops() tries again
   io_uring_prep_cancel64(s, tag(Op::Accept, li), 0);
   l.cancelling = true;
   ++worker_ops_;
 }
 
-void Worker::log_accept_limit(int error) {
+void Worker::log_accept_limit(int error, const char* what) {
   const int cause = error == EMFILE ? 0 : error == ENFILE ? 1 : 2;
   // At most one line per second per cause: a sustained overload must not flood the log.
   if (now_ms_ - last_limit_log_ms_[cause] < 1000) return;
@@ -460,8 +508,35 @@ void Worker::log_accept_limit(int error) {
       cause == 0   ? "the process is out of file descriptors: raise LimitNOFILE (ulimit -n)"
       : cause == 1 ? "the system file table is full: raise the sysctl fs.file-max"
                    : "the kernel is short of socket memory: add memory or lower the load";
-  log::warning("worker {}: accept failed ({}); accepting paused for {} ms; {}", index_,
+  log::warning("worker {}: {} failed ({}); accepting paused for {} ms; {}", index_, what,
                std::strerror(error), kAcceptPauseMs, advice);
+}
+
+// The process is out of descriptors (or the kernel short of memory) for a session's upstream
+// socket. Closing the client it already accepted would turn a passing shortage into a failed
+// connection, so the session waits kAcceptPauseMs and tries again (for at most its gateway's
+// idleTimeout); and accepting stays paused while any session waits, so descriptors freed by
+// ending sessions go to sessions already accepted rather than to new clients that would hit the
+// same wall.
+void Worker::wait_for_descriptor(uint32_t slot, int error) {
+  worker_stats_.add(WorkerStat::accept_pauses_total);
+  single_accept_until_ms_ = now_ms_ + kSingleAcceptMs;
+  log_accept_limit(error, "upstream socket()");
+  for (uint32_t i = 0; i < listeners_.size(); ++i) {
+    Listener& l = listeners_[i];
+    if (l.fd < 0 || l.paused) continue;
+    l.pause_wanted = true;
+    if (l.armed && !l.cancelling) cancel_accept(i);
+    settle_listener(i);
+  }
+  Session& s = sessions_.at(slot);
+  if (!s.waiting_descriptor) {
+    s.waiting_descriptor = true;
+    ++waiting_descriptor_;
+  }
+  const uint64_t payload = (static_cast<uint64_t>(TimerKind::ConnectRetry) << 56) |
+                           (static_cast<uint64_t>(s.generation) << 32) | slot;
+  s.retry_timer = timers_.insert(tick_at(now_ms_ + kAcceptPauseMs), payload);
 }
 
 void Worker::on_accept(uint32_t li, int res, uint32_t flags) {
@@ -482,7 +557,8 @@ void Worker::on_accept(uint32_t li, int res, uint32_t flags) {
     const int error = -res;
     if (is_resource_error(error)) {
       worker_stats_.add(WorkerStat::accept_pauses_total);
-      log_accept_limit(error);
+      single_accept_until_ms_ = now_ms_ + kSingleAcceptMs;
+      log_accept_limit(error, "accept");
       l.pause_wanted = true;
       if (l.armed && !l.cancelling) cancel_accept(li);
     } else if (!is_transient_accept_error(error)) {
@@ -504,12 +580,18 @@ void Worker::settle_listener(uint32_t li) {
     return;
   }
   if (draining_ || handing_over_) {
-    // No op references the fd any more, so closing it cannot race an accept.
+    // No op references the fd any more, so closing it cannot race an accept. At a drain,
+    // connections the kernel already completed wait in the accept queue, and close() would
+    // reset them: take them first and serve them like any other session of the drain. At a
+    // handover the new process holds the same listen socket, so its queue is not ours to take.
+    if (draining_ && !handing_over_) accept_queued(li);
     ::close(l.fd);
     l.fd = -1;
     return;
   }
-  if (l.pause_wanted) {
+  // While sessions wait for a descriptor, accepting more clients would only give them the
+  // descriptors those sessions need: stay paused until they have theirs.
+  if (l.pause_wanted || waiting_descriptor_ > 0) {
     l.pause_wanted = false;
     l.paused = true;
     const uint64_t payload = (static_cast<uint64_t>(TimerKind::AcceptResume) << 56) | li;
@@ -521,9 +603,35 @@ void Worker::settle_listener(uint32_t li) {
 
 // ---- drain --------------------------------------------------------------------------------
 
+// Accepts, without blocking, every connection waiting in a listener's queue. Only called once
+// no accept op is in flight on it (settle_listener), right before the listener is closed; a
+// connection that completes its handshake between the last accept and close() is still reset
+// unless net.ipv4.tcp_migrate_req moves it to another listener of the SO_REUSEPORT group.
+void Worker::accept_queued(uint32_t li) {
+  Listener& l = listeners_[li];
+  const int flags = ::fcntl(l.fd, F_GETFL);
+  if (flags < 0 || ::fcntl(l.fd, F_SETFL, flags | O_NONBLOCK) != 0) return;
+  for (;;) {
+    const int fd = ::accept4(l.fd, nullptr, nullptr, SOCK_CLOEXEC);
+    if (fd < 0) {
+      if (errno == EINTR || errno == ECONNABORTED) continue;
+      return;  // EAGAIN: the queue is empty; anything else: nothing more to take
+    }
+    if (stopping_) {
+      ::close(fd);
+    } else {
+      on_new_connection(l.gateway, fd);
+    }
+  }
+}
+
 void Worker::begin_drain(std::chrono::steady_clock::time_point deadline) {
   const bool first = !draining_;
   draining_ = true;
+  const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+                        deadline - std::chrono::steady_clock::now())
+                        .count();
+  drain_deadline_ms_ = std::min(drain_deadline_ms_, now_ms_ + std::max<int64_t>(0, left));
   if (first) {
     for (uint32_t i = 0; i < listeners_.size(); ++i) {
       Listener& l = listeners_[i];
@@ -536,10 +644,9 @@ void Worker::begin_drain(std::chrono::steady_clock::time_point deadline) {
     }
     log::debug("worker {}: draining, {} sessions open", index_, sessions_.live());
   }
-  const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-                        deadline - std::chrono::steady_clock::now())
-                        .count();
   if (left <= 0) {
+    // Sessions accepted later in this same batch of completions (or from the accept queue)
+    // are cut in on_new_connection, since this loop cannot see them yet.
     force_close_all();
     return;
   }

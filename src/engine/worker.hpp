@@ -2,11 +2,13 @@
 // timer wheel, one SO_REUSEPORT listener per gateway and its own counters, and runs every
 // session it accepts from accept to close. Other threads talk to it only through post() (a
 // mutex-guarded mailbox plus an eventfd watched by the ring) and by reading its counters.
-// worker.cpp: thread, loop, accept, commands, drain. worker_session.cpp: connect, forwarding,
-// endings. worker_sockets.cpp: the /sockets JSON.
+// worker.cpp: thread, loop, accept, commands, drain. worker_session.cpp: connect, endings.
+// forward_copy.cpp and forward_splice.cpp: the two ways one direction moves bytes.
+// worker_memory.cpp: the buffer pool under pressure. worker_sockets.cpp: the /sockets JSON.
 #pragma once
 
 #include <atomic>
+#include <cerrno>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
@@ -14,6 +16,7 @@
 #include <future>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -23,6 +26,7 @@
 #include "ringway/engine/buffer_pool.hpp"
 #include "ringway/engine/engine.hpp"
 #include "ringway/engine/handover.hpp"
+#include "ringway/engine/pipe_pool.hpp"
 #include "ringway/engine/ring.hpp"
 #include "ringway/engine/session.hpp"
 #include "ringway/engine/stats.hpp"
@@ -45,6 +49,9 @@ struct EngineShared {
   std::unique_ptr<std::atomic<int64_t>[]> gateway_active;
   std::unique_ptr<std::atomic<int64_t>[]> upstream_sessions;
   uint32_t worker_count = 1;
+  // RINGWAY_FORWARDING=copy|splice|auto overrides every gateway's spliceMode (tests and CI run
+  // the same scenarios in each mode); unset = the config decides.
+  std::optional<config::SpliceMode> forced_splice_mode;
   SessionSink sink;
   // When > 0, a worker never waits for completions longer than this (ms), so an idle worker
   // still turns its loop and stamps its heartbeat for the systemd watchdog.
@@ -85,6 +92,12 @@ struct Command {
   std::shared_ptr<HandoverRequest> handover;
   std::shared_ptr<std::vector<SessionExport>> imports;
 };
+
+// Errors that say "a limit was hit" (descriptors, file table, memory): retrying at once would
+// spin, so the worker pauses accepting.
+inline bool is_resource_error(int error) {
+  return error == EMFILE || error == ENFILE || error == ENOBUFS || error == ENOMEM;
+}
 
 class Worker {
  public:
@@ -128,7 +141,16 @@ class Worker {
     bool retire_now = false;  // Retire received: drain the queue and close once settled
     TimerId resume_timer;
   };
-  enum class TimerKind : uint8_t { Idle = 1, AcceptResume = 2, DrainDeadline = 3 };
+  // Until this worker-clock time, listeners accept one connection at a time (no multishot): a
+  // descriptor shortage was seen, and a multishot accept would take every descriptor that
+  // frees up, leaving accepted sessions none for their upstream sockets (a deadlock).
+  int64_t single_accept_until_ms_ = 0;
+  enum class TimerKind : uint8_t {
+    Idle = 1,
+    AcceptResume = 2,
+    DrainDeadline = 3,
+    ConnectRetry = 4
+  };
 
   // worker.cpp
   void thread_main(std::promise<Result<void>>* ready);
@@ -144,8 +166,11 @@ class Worker {
   void on_accept(uint32_t li, int res, uint32_t flags);
   void cancel_accept(uint32_t li);
   void settle_listener(uint32_t li);
-  void log_accept_limit(int error);
+  void log_accept_limit(int error, const char* what);
+  void wait_for_descriptor(uint32_t slot, int error);
   void begin_drain(std::chrono::steady_clock::time_point deadline);
+  void accept_queued(uint32_t li);
+  void retry_worker_ops();
   void force_close_all();
   bool finished() const;
   void answer_sockets(SocketsRequest& request);
@@ -153,23 +178,20 @@ class Worker {
   io_uring_sqe* sqe(uint64_t user_data);
   void update_clock();
 
-  // worker_session.cpp
+  // worker_session.cpp: accept to connect, endings
   void on_new_connection(uint32_t gateway, int fd);
   void start_connect(uint32_t slot);
   void on_connect_part(uint32_t slot, Op op, int res);
   void established(uint32_t slot);
-  void arm_recv(uint32_t slot, Dir d);
-  void arm_watch(uint32_t slot, Dir d);
-  void on_watch(uint32_t slot, Dir d, int res);
-  void on_recv(uint32_t slot, Dir d, int res, uint32_t flags);
-  void start_send(uint32_t slot, Dir d);
-  void on_send(uint32_t slot, Dir d, int res);
   void maybe_forward_fin(uint32_t slot, Dir d);
   void on_side_error(uint32_t slot, bool downstream_side, int error);
   void abort_session(uint32_t slot, EndReason reason, bool rst_downstream, bool rst_upstream);
   void maybe_finish(uint32_t slot);
   void finish(uint32_t slot);
   void rearm_starved();
+  uint32_t hold_limit(const Direction& dd) const;
+  bool refuse_when_overloaded(uint32_t slot);
+  void relieve_starvation();
   void schedule_idle(uint32_t slot, int64_t at_ms);
   void on_idle_timer(uint32_t slot, uint16_t generation);
   void emit_record(uint32_t slot, Session& s);
@@ -186,6 +208,21 @@ class Worker {
   void retire_listeners();
   void retire_listener(uint32_t li);
 
+  // forward_copy.cpp: one direction through the buffer pool
+  void arm_recv(uint32_t slot, Dir d);
+  void arm_watch(uint32_t slot, Dir d);
+  void on_watch(uint32_t slot, Dir d, int res);
+  void on_recv(uint32_t slot, Dir d, int res, uint32_t flags);
+  void start_send(uint32_t slot, Dir d);
+  void on_send(uint32_t slot, Dir d, int res);
+
+  // forward_splice.cpp: one direction through a pipe
+  bool start_splice(uint32_t slot, Dir d);  // false: no pipe, the caller keeps copying
+  void stop_splice(Direction& dd);
+  void arm_splice_poll(uint32_t slot, Dir d, Op op);
+  void splice_pump(uint32_t slot, Dir d);
+  void on_splice_poll(uint32_t slot, Dir d, Op op, int res);
+
   const EngineShared& shared_;
   const uint32_t index_;
   const int cpu_;
@@ -199,10 +236,26 @@ class Worker {
   std::unique_ptr<Ring> ring_;
   std::unique_ptr<BufferPool> pool_;
   std::unique_ptr<BufferQueues> queues_;
+  std::unique_ptr<PipePool> pipes_;
   SessionTable sessions_;
   TimerWheel timers_;
   std::vector<Balancer> balancers_;
-  std::deque<uint64_t> starved_;  // tags (slot, generation, dir) waiting for a buffer
+  // Directions waiting for a buffer, oldest first: their tag (slot, generation, dir) and since
+  // when they wait (worker clock), which tells a passing shortage from a pool held hostage.
+  struct Starved {
+    uint64_t tag;
+    int64_t since_ms;
+  };
+  std::deque<Starved> starved_;
+  // Buffers kept for sessions that make progress: below this many free buffers, new sessions
+  // are refused (see worker_memory.cpp).
+  uint32_t reserve_ = 0;
+  uint32_t waiting_descriptor_ = 0;  // sessions waiting for a descriptor: accepting stays paused
+  uint32_t holders_ = 0;             // directions holding at least one buffer (queued data)
+  uint32_t excess_budget_ = 0;       // buffers all directions may hold beyond their first one
+  int64_t last_overload_log_ms_ = -1000000;
+  int64_t last_relief_ms_ = -1000000;
+  int64_t drain_deadline_ms_ = INT64_MAX;  // worker clock; sessions accepted after it are cut
   // Downstream peer addresses by slot, kept only when an access log wants them: read at accept,
   // because by the time the session ends the peer may be gone and getpeername() fails. Kept
   // out of Session so that sessions without an access log stay small.

@@ -1,8 +1,8 @@
 // A session's life on its worker: accept -> upstream connect (host choice, link timeout,
-// retries) -> forwarding both ways (provided-buffer recv, queued sends, backpressure, starvation)
-// -> endings (FIN forwarded as SHUT_WR, RST propagated, idle timeout, abort) -> close once no op
-// is in flight. The rule that keeps this safe: an fd is closed and a slot freed only in finish(),
-// and finish() runs only when the session's in-flight count is 0.
+// retries) -> forwarding both ways (forward_copy.cpp, forward_splice.cpp) -> endings (FIN forwarded
+// as SHUT_WR, RST propagated, idle timeout, abort) -> close once no op is in flight. The rule that
+// keeps this safe: an fd is closed and a slot freed only in finish(), and finish() runs only when
+// the session's in-flight count is 0.
 #include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
@@ -18,11 +18,6 @@
 
 namespace ringway::engine {
 namespace {
-
-// sendmsg/send flags: MSG_NOSIGNAL, a peer that reset must give EPIPE, not kill the process
-// with SIGPIPE; MSG_WAITALL, io_uring keeps sending until all bytes are queued (fewer short
-// sends to resubmit).
-constexpr int kSendFlags = MSG_NOSIGNAL | MSG_WAITALL;
 
 void set_linger_zero(int fd) {
   // SO_LINGER {on, 0 s}: close() sends RST instead of FIN. Used to pass a reset on.
@@ -65,14 +60,29 @@ void Worker::on_new_connection(uint32_t gateway, int fd) {
   // perConnectionBufferLimitBytes, and the other way by the gateway's. Envoy likewise pauses
   // reading one side when the other side's write buffer is over its limit.
   const auto& up = shared_.config->upstreams[s.upstream];
-  const uint32_t limits[2] = {up.per_connection_buffer_limit_bytes,
+  const uint64_t limits[2] = {up.per_connection_buffer_limit_bytes,
                               gw.per_connection_buffer_limit_bytes};
   for (int d = 0; d < 2; ++d) {
-    const uint32_t size = pool_->buffer_size();
-    const uint32_t pause_at = std::max<uint32_t>(1, (limits[d] + size - 1) / size);
+    // In 64 bits: a limit near 4 GiB plus a buffer's size would wrap in 32. A limit larger than
+    // the pool means "as much as the pool gives", which hold_limit() bounds anyway.
+    const uint64_t size = pool_->buffer_size();
+    const auto pause_at = static_cast<uint32_t>(
+        std::clamp<uint64_t>((limits[d] + size - 1) / size, 1, pool_->count()));
     s.dirs[d].pause_at = pause_at;
     s.dirs[d].resume_at = pause_at / 4;  // low watermark: resume at a quarter of the limit
   }
+
+  if (draining_ && now_ms_ >= drain_deadline_ms_) {
+    // Accepted after the drain deadline (same batch of completions, or taken from the accept
+    // queue at close): force-closed like every other session still open at the deadline.
+    gs.add(GatewayStat::sessions_force_closed_total);
+    s.reason = EndReason::DrainForceClosed;
+    s.rst_downstream = true;
+    s.state = SessionState::Closing;
+    finish(slot);
+    return;
+  }
+  if (refuse_when_overloaded(slot)) return;
 
   if (gw.tcp_hosts.empty()) {  // the loader rejects this; never forward to nowhere
     s.reason = EndReason::ConnectError;
@@ -124,17 +134,29 @@ void Worker::start_connect(uint32_t slot) {
     const uint32_t host = balancers_[u].pick();
     s.host = host;
     ++s.attempts;
-    us.add(UpstreamStat::upstream_connect_attempts_total);
     const net::SocketAddress& addr = hosts[host];
     // socket() + the upstream's options (tcpKeepalive) BEFORE connect, so keepalive covers the
     // connection from its first packet.
     auto fd = net::open_upstream_socket(addr.family(), shared_.upstream_options[u]);
     if (!fd) {
+      // A session waiting for a descriptor does nothing, so the gateway's idleTimeout bounds
+      // the wait (0 disables it, as it does for idle sessions).
+      const int64_t idle_ms = gw.tcp_proxy.idle_timeout.count();
+      if (is_resource_error(fd.error().code) &&
+          (idle_ms == 0 || now_ms_ - s.accepted_ms < idle_ms)) {
+        --s.attempts;  // nothing reached the network: not an attempt
+        wait_for_descriptor(slot, fd.error().code);
+        return;
+      }
+      // Any other local failure would fail the same way on another host, and retrying at once
+      // would spin, so the session ends here.
+      us.add(UpstreamStat::upstream_connect_attempts_total);
       us.add(UpstreamStat::upstream_connect_errors_total);
       s.reason = EndReason::ConnectError;
       log::debug("worker {}: upstream {}: {}", index_, shared_.upstream_ids[u], fd.error().message);
-      continue;
+      break;
     }
+    us.add(UpstreamStat::upstream_connect_attempts_total);
     s.upstream_fd = *fd;
     us.add(UpstreamStat::upstream_connections_active, 1);
     balancers_[u].on_start(host);
@@ -229,203 +251,19 @@ void Worker::established(uint32_t slot) {
   const int64_t idle_ms = shared_.config->gateways[s.gateway].tcp_proxy.idle_timeout.count();
   if (idle_ms > 0) schedule_idle(slot, now_ms_ + idle_ms);
   // Reading starts only now: bytes the client sent early wait in the kernel's socket buffer.
-  arm_recv(slot, Dir::DownToUp);
-  arm_recv(slot, Dir::UpToDown);
-}
-
-// ---- forwarding -----------------------------------------------------------------------------
-
-void Worker::arm_recv(uint32_t slot, Dir d) {
-  Session& s = sessions_.at(slot);
-  if (s.state != SessionState::Established) return;
-  Direction& dd = s.dir(d);
-  io_uring_sqe* r = sqe(tag(Op::Recv, slot, s.generation, d));
-  if (r == nullptr) {
-    abort_session(slot, EndReason::InternalError, true, true);
-    return;
-  }
-  // One-shot recv with IOSQE_BUFFER_SELECT: the kernel picks a buffer from group kGroupId only
-  // when data is there, so a session waiting for data holds no buffer; one buffer per
-  // completion keeps each direction's memory exactly countable.
-  io_uring_prep_recv(r, s.src_fd(d), nullptr, pool_->buffer_size(), 0);
-  r->flags |= IOSQE_BUFFER_SELECT;
-  r->buf_group = BufferPool::kGroupId;
-  // POLL_FIRST: unless the last recv said more data was waiting, the socket is most likely
-  // empty (request/response traffic), so skip the recv attempt that would fail and go straight
-  // to the poll the kernel arms anyway.
-  if (!dd.src_nonempty) r->ioprio |= IORING_RECVSEND_POLL_FIRST;
-  dd.recv_armed = true;
-  ++s.inflight;
-  pool_->on_recv_armed();
-}
-
-// While a direction does not read (paused or starved), nothing else may be watching its source
-// socket: a RST from that peer would go unnoticed and the session would hang. A one-shot poll
-// for POLLRDHUP (POLLERR and POLLHUP are always reported) catches it without taking a buffer.
-void Worker::arm_watch(uint32_t slot, Dir d) {
-  Session& s = sessions_.at(slot);
-  Direction& dd = s.dir(d);
-  if (dd.watch_armed || s.state != SessionState::Established) return;
-  io_uring_sqe* p = sqe(tag(Op::Watch, slot, s.generation, d));
-  if (p == nullptr) return;  // only a missed early warning: the next recv reports the error
-  io_uring_prep_poll_add(p, s.src_fd(d), POLLRDHUP);
-  dd.watch_armed = true;
-  ++s.inflight;
-}
-
-void Worker::on_watch(uint32_t slot, Dir d, int res) {
-  Session& s = sessions_.at(slot);
-  Direction& dd = s.dir(d);
-  --s.inflight;
-  dd.watch_armed = false;
-  if (s.state == SessionState::Closing) {
-    maybe_finish(slot);
-    return;
-  }
-  if (res <= 0 || (res & (POLLERR | POLLHUP)) == 0) return;  // FIN only: read when resumed
-  // POLLHUP alone can also mean "FIN received after we shut down our side": not an error.
-  int error = 0;
-  socklen_t len = sizeof(error);
-  if (::getsockopt(s.src_fd(d), SOL_SOCKET, SO_ERROR, &error, &len) != 0) error = errno;
-  if (error == 0 && (res & POLLERR) == 0) return;
-  on_side_error(slot, d == Dir::DownToUp, error != 0 ? error : ECONNRESET);
-}
-
-void Worker::on_recv(uint32_t slot, Dir d, int res, uint32_t flags) {
-  Session& s = sessions_.at(slot);
-  Direction& dd = s.dir(d);
-  --s.inflight;
-  dd.recv_armed = false;
-  dd.src_nonempty = (flags & IORING_CQE_F_SOCK_NONEMPTY) != 0;
-  const bool took = (flags & IORING_CQE_F_BUFFER) != 0;
-  const auto bid = static_cast<uint16_t>(flags >> IORING_CQE_BUFFER_SHIFT);
-  pool_->on_recv_done(took);
-  if (s.state == SessionState::Closing) {
-    if (took) pool_->recycle(bid);
-    maybe_finish(slot);
-    return;
-  }
-  if (res > 0 && took) {
-    queues_->push(dd, bid, static_cast<uint32_t>(res));
-    dd.bytes_received += static_cast<uint64_t>(res);
-    s.last_activity_ms = now_ms_;
-    if (d == Dir::DownToUp) {
-      gateway_stats_[s.gateway].add(GatewayStat::downstream_bytes_received_total, res);
-    }
-    start_send(slot, d);
+  const config::SpliceMode mode = shared_.forced_splice_mode.value_or(
+      shared_.config->gateways[s.gateway].tcp_proxy.splice_mode);
+  for (const Dir d : {Dir::DownToUp, Dir::UpToDown}) {
     if (s.state != SessionState::Established) return;
-    if (dd.queued_count >= dd.pause_at) {
-      // Backpressure: stop reading; the peer's data waits in our socket's receive buffer and
-      // TCP flow control slows the sender down.
-      dd.paused = true;
-      gateway_stats_[s.gateway].add(GatewayStat::reads_paused_total);
-      arm_watch(slot, d);
-    } else {
-      arm_recv(slot, d);
-    }
-    return;
-  }
-  if (took) pool_->recycle(bid);  // a completion without data may still carry a buffer
-  if (res == 0) {
-    dd.eof = true;  // the source sent FIN
-    maybe_forward_fin(slot, d);
-    return;
-  }
-  if (res == -ENOBUFS) {
-    // The pool is empty: wait in FIFO order for a recycled buffer (rearm_starved).
-    worker_stats_.add(WorkerStat::buffer_pool_enobufs_total);
-    dd.starved = true;
-    starved_.push_back(tag(Op::Recv, slot, s.generation, d));
-    arm_watch(slot, d);
-    return;
-  }
-  if (res == -EINTR || res == -EAGAIN || res > 0) {
+    Direction& dd = s.dir(d);
+    // A pipe holds PipePool::kPipeBytes: a direction whose limit is smaller only copies, so
+    // splicing never holds more than perConnectionBufferLimitBytes.
+    const bool fits =
+        static_cast<uint64_t>(dd.pause_at) * pool_->buffer_size() >= PipePool::kPipeBytes;
+    dd.auto_splice = fits && mode == config::SpliceMode::Auto;
+    if (fits && mode == config::SpliceMode::Always && start_splice(slot, d)) continue;
     arm_recv(slot, d);
-    return;
   }
-  on_side_error(slot, d == Dir::DownToUp, -res);
-}
-
-void Worker::start_send(uint32_t slot, Dir d) {
-  Session& s = sessions_.at(slot);
-  if (s.state != SessionState::Established) return;
-  Direction& dd = s.dir(d);
-  if (dd.send_inflight || dd.queued_count == 0) return;
-  // Gather up to kMaxSendIov queued buffers; the first may be partly sent already.
-  uint32_t n = 0;
-  uint32_t total = 0;
-  uint32_t offset = dd.head_offset;
-  for (uint32_t bid = dd.head; bid != kNoBuffer && n < kMaxSendIov; bid = queues_->next(bid)) {
-    dd.iov[n].iov_base = pool_->data(static_cast<uint16_t>(bid)) + offset;
-    dd.iov[n].iov_len = queues_->len(bid) - offset;
-    total += static_cast<uint32_t>(dd.iov[n].iov_len);
-    offset = 0;
-    ++n;
-  }
-  io_uring_sqe* w = sqe(tag(Op::Send, slot, s.generation, d));
-  if (w == nullptr) {
-    abort_session(slot, EndReason::InternalError, true, true);
-    return;
-  }
-  if (n == 1) {
-    io_uring_prep_send(w, s.dst_fd(d), dd.iov[0].iov_base, dd.iov[0].iov_len, kSendFlags);
-  } else {
-    // msghdr and iovecs live in the Direction (stable memory) until this send's completion.
-    dd.msg = msghdr{};
-    dd.msg.msg_iov = dd.iov;
-    dd.msg.msg_iovlen = n;
-    io_uring_prep_sendmsg(w, s.dst_fd(d), &dd.msg, kSendFlags);
-  }
-  dd.send_inflight = true;
-  dd.send_bytes = total;
-  ++s.inflight;
-}
-
-void Worker::on_send(uint32_t slot, Dir d, int res) {
-  Session& s = sessions_.at(slot);
-  Direction& dd = s.dir(d);
-  --s.inflight;
-  dd.send_inflight = false;
-  if (s.state == SessionState::Closing) {
-    maybe_finish(slot);  // queued buffers are recycled in finish()
-    return;
-  }
-  if (res == -EINTR || res == -EAGAIN) {
-    start_send(slot, d);
-    return;
-  }
-  if (res <= 0) {
-    // A zero-byte completion for a non-empty send would loop forever: treat it as a broken pipe.
-    on_side_error(slot, d == Dir::UpToDown, res < 0 ? -res : EPIPE);
-    return;
-  }
-  // Release what went out; a short send leaves the rest at the head for the next send.
-  auto left = static_cast<uint32_t>(res);
-  while (left > 0 && dd.queued_count > 0) {
-    const uint32_t avail = queues_->len(dd.head) - dd.head_offset;
-    if (left >= avail) {
-      left -= avail;
-      pool_->recycle(queues_->pop(dd));
-    } else {
-      dd.head_offset += left;
-      dd.queued_bytes -= left;
-      left = 0;
-    }
-  }
-  dd.bytes_sent += static_cast<uint64_t>(res);
-  s.last_activity_ms = now_ms_;
-  if (d == Dir::UpToDown) {
-    gateway_stats_[s.gateway].add(GatewayStat::downstream_bytes_sent_total, res);
-  }
-  start_send(slot, d);
-  if (s.state != SessionState::Established) return;
-  if (dd.paused && dd.queued_count <= dd.resume_at) {
-    dd.paused = false;
-    gateway_stats_[s.gateway].add(GatewayStat::reads_resumed_total);
-    arm_recv(slot, d);
-    if (s.state != SessionState::Established) return;
-  }
-  maybe_forward_fin(slot, d);
 }
 
 // Half-close: once the source has sent FIN and everything it sent has been written, FIN goes
@@ -434,7 +272,7 @@ void Worker::on_send(uint32_t slot, Dir d, int res) {
 void Worker::maybe_forward_fin(uint32_t slot, Dir d) {
   Session& s = sessions_.at(slot);
   Direction& dd = s.dir(d);
-  if (!dd.eof || dd.shut || dd.send_inflight || dd.queued_count > 0) return;
+  if (!dd.eof || dd.shut || dd.send_inflight || dd.queued_count > 0 || dd.pipe_bytes > 0) return;
   // A plain shutdown(2): it does not block, and no op of ours on this fd depends on it.
   // An error (the destination already reset) surfaces on the other direction's ops.
   ::shutdown(s.dst_fd(d), SHUT_WR);
@@ -444,21 +282,6 @@ void Worker::maybe_forward_fin(uint32_t slot, Dir d) {
     timers_.cancel(s.idle_timer);
     s.state = SessionState::Closing;
     maybe_finish(slot);
-  }
-}
-
-void Worker::rearm_starved() {
-  uint32_t budget = pool_->free_count();
-  while (!starved_.empty() && budget > 0) {
-    const Tag t = Tag::decode(starved_.front());
-    starved_.pop_front();
-    Session* s = sessions_.find(t.slot, t.generation);
-    if (s == nullptr || s->state != SessionState::Established) continue;
-    Direction& dd = s->dir(t.dir);
-    if (!dd.starved) continue;
-    dd.starved = false;
-    arm_recv(t.slot, t.dir);
-    --budget;
   }
 }
 
@@ -507,10 +330,14 @@ void Worker::abort_session(uint32_t slot, EndReason reason, bool rst_downstream,
   // close() does not cancel io_uring ops (they hold their own file reference), so every op
   // still pending on either fd is cancelled; the fds are closed in finish(), after the last
   // completion.
-  const bool downstream_busy =
-      s.dirs[0].recv_armed || s.dirs[0].watch_armed || s.dirs[1].send_inflight;
-  const bool upstream_busy = s.dirs[1].recv_armed || s.dirs[1].watch_armed ||
-                             s.dirs[0].send_inflight || s.connect_pending > 0;
+  const Direction& down_up = s.dirs[index_of(Dir::DownToUp)];
+  const Direction& up_down = s.dirs[index_of(Dir::UpToDown)];
+  const bool downstream_busy = down_up.recv_armed || down_up.watch_armed ||
+                               down_up.src_poll_armed || up_down.send_inflight ||
+                               up_down.dst_poll_armed;
+  const bool upstream_busy = up_down.recv_armed || up_down.watch_armed || up_down.src_poll_armed ||
+                             down_up.send_inflight || down_up.dst_poll_armed ||
+                             s.connect_pending > 0;
   for (const auto& [busy, fd] :
        {std::pair{downstream_busy, s.downstream_fd}, std::pair{upstream_busy, s.upstream_fd}}) {
     if (!busy || fd < 0) continue;
@@ -535,8 +362,10 @@ void Worker::maybe_finish(uint32_t slot) {
 void Worker::finish(uint32_t slot) {
   Session& s = sessions_.at(slot);
   for (auto& dd : s.dirs) {
+    if (dd.queued_count > 0) --holders_;
     while (dd.queued_count > 0)
       pool_->recycle(queues_->pop(dd));
+    if (dd.forwarding == Forwarding::Splice) stop_splice(dd);
   }
   if (shared_.sink) emit_record(slot, s);
   if (s.upstream_fd >= 0) {
@@ -557,6 +386,8 @@ void Worker::finish(uint32_t slot) {
     shared_.upstream_sessions[s.upstream].fetch_sub(1, std::memory_order_relaxed);
   }
   timers_.cancel(s.idle_timer);
+  timers_.cancel(s.retry_timer);
+  if (s.waiting_descriptor) --waiting_descriptor_;
   sessions_.free(slot);
 }
 

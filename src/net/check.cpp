@@ -72,6 +72,34 @@ SocketAddress scratch_address(int family) {
   return parsed.value();
 }
 
+// Binds the configured address itself with port 0, without listening (so it is never
+// reachable): bind() tells whether the address is on this host before `systemctl restart` has
+// stopped the running daemon. The PREBIND options go first, so IP_FREEBIND or IP_TRANSPARENT
+// still allow an address that is not (yet) local.
+void check_bind_address(const config::Gateway& gateway, const SocketAddress& address,
+                        std::span<const config::SocketOption> options, size_t index,
+                        config::Diagnostics& diagnostics) {
+  ScopedFd fd(::socket(address.family(), SOCK_STREAM | SOCK_CLOEXEC, 0));
+  if (!fd.valid()) return;  // reported by the caller's own socket()
+  const int one = 1;
+  setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+  setsockopt(fd.get(), SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
+  // Refusals are reported by try_state on the scratch socket; here they only must not stop us.
+  for (const auto& option : options) {
+    if (option.state == config::SocketState::Prebind) {
+      (void)apply_socket_options(fd.get(), std::span(&option, 1), config::SocketState::Prebind);
+    }
+  }
+  if (::bind(fd.get(), address.get(), address.length) == 0) return;
+  const int error = errno;
+  diagnostics.error(
+      gateway.pos, fmt::format("gateways[{}].bindAddress", index),
+      fmt::format("cannot bind {}: {}{}", gateway.bind_address, std::strerror(error),
+                  error == EADDRNOTAVAIL ? " (the address is not on this host; add it to an "
+                                           "interface, or set IP_FREEBIND at STATE_PREBIND)"
+                                         : ""));
+}
+
 void check_gateway(const config::Gateway& gateway, size_t index, config::Diagnostics& diagnostics) {
   // An unparseable bindAddress has already been reported by the loader.
   auto bind_address = SocketAddress::parse(gateway.bind_address, 0);
@@ -108,6 +136,7 @@ void check_gateway(const config::Gateway& gateway, size_t index, config::Diagnos
   if (family == AF_INET6) setsockopt(fd.get(), IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof(zero));
 
   try_state(fd.get(), options, origins, config::SocketState::Prebind, diagnostics);
+  check_bind_address(gateway, *bind_address, options, index, diagnostics);
   const SocketAddress scratch = scratch_address(family);
   if (::bind(fd.get(), scratch.get(), scratch.length) != 0) {
     diagnostics.warning(gateway.pos, fmt::format("gateways[{}].options.socketOptions", index),

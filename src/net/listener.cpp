@@ -3,6 +3,7 @@
 #include "ringway/net/listener.hpp"
 
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 
 #include <cerrno>
@@ -68,6 +69,14 @@ Result<int> open_listener(const SocketAddress& address,
     }
   }
 
+  // TCP_NODELAY: accepted sockets inherit it from the listener (one setsockopt per listener
+  // instead of one per connection). A proxy must not add Nagle's delay to a peer's small
+  // writes: a response sent in two writes would otherwise wait for the client's delayed ACK
+  // (up to 40 ms). nginx stream and HAProxy set it on both sides too. Set before the PREBIND
+  // options, so an explicit TCP_NODELAY option in the config still wins.
+  if (auto r = set_int(fd.get(), IPPROTO_TCP, TCP_NODELAY, 1, "TCP_NODELAY"); !r) {
+    return for_listener(address, r.error());
+  }
   if (auto r = apply_state(fd.get(), address, options, config::SocketState::Prebind); !r) {
     return r.error();
   }

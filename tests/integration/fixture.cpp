@@ -14,7 +14,7 @@ std::string make_config(const SettingsConf& settings, const std::vector<GatewayC
   t << "[settings]\n"
     << "workers = " << settings.workers << "\n"
     << "drainTimeout = \"" << settings.drain_timeout << "\"\n"
-    << "admin = { bindAddress = \"127.0.0.1\", bindPort = 0 }\n\n";
+    << settings.extra << "admin = { bindAddress = \"127.0.0.1\", bindPort = 0 }\n\n";
   for (const auto& g : gateways) {
     t << "[[gateways]]\n"
       << "metadata = { name = \"" << g.name << "\", namespace = \"default\" }\n"
@@ -46,6 +46,9 @@ std::string make_config(const SettingsConf& settings, const std::vector<GatewayC
     t << " ]\n[upstreams.connectionConfig]\n"
       << "connectTimeout = \"" << u.connect_timeout << "\"\n";
     if (!u.tcp_keepalive.empty()) t << "tcpKeepalive = " << u.tcp_keepalive << "\n";
+    if (u.max_connections != 0) {
+      t << "[upstreams.circuitBreakers]\nmaxConnections = " << u.max_connections << "\n";
+    }
     t << "\n";
   }
   return t.str();
@@ -78,6 +81,7 @@ void ProxyTest::TearDown() {
 
 testing::AssertionResult ProxyTest::start_proxy(const std::string& toml) {
   proxy_ = std::make_unique<RingwayProcess>();
+  proxy_->set_fd_limit(proxy_fd_limit_);
   if (!proxy_->start(toml)) return testing::AssertionFailure() << proxy_->error();
   if (!proxy_->wait_ready(scaled(Millis(10000)))) {
     return testing::AssertionFailure() << proxy_->error() << "\nconfig:\n" << toml;

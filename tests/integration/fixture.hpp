@@ -21,6 +21,8 @@ namespace ringway::test {
 struct SettingsConf {
   int workers = 1;
   std::string drain_timeout = "10s";
+  std::string
+      extra;  // raw TOML lines inside [settings], e.g. "perWorkerBufferLimitBytes = 1048576\n"
 };
 
 struct GatewayConf {
@@ -41,6 +43,7 @@ struct UpstreamConf {
   std::string connect_timeout = "2s";
   // e.g. "{ keepaliveTime = 60, keepaliveInterval = 20, keepaliveProbes = 2 }"; "" = none
   std::string tcp_keepalive;
+  uint32_t max_connections = 0;  // circuitBreakers.maxConnections; 0 = the default (1024)
 };
 
 // The whole TOML file; the admin endpoint is always on 127.0.0.1, port 0.
@@ -77,6 +80,8 @@ class ProxyTest : public testing::Test {
 
   std::unique_ptr<RingwayProcess> proxy_;
   int baseline_fds_ = -1;
+  // Non-zero: start_proxy starts the daemon under this RLIMIT_NOFILE (soft and hard).
+  uint64_t proxy_fd_limit_ = 0;
 };
 
 inline const std::map<std::string, std::string> kGw{{"gateway", "default.tcp"}};

@@ -73,24 +73,39 @@ int close_wait_count(pid_t pid) {
 std::string audit_leaks(pid_t pid, int baseline_fds, uint16_t admin_port, Millis timeout) {
   int fds = -1;
   int close_wait = -1;
-  std::optional<double> active;
+  std::optional<double> active, pipes_in_use, pipes_idle;
+  int expected_fds = baseline_fds;
   bool clean = poll_until(
       [&] {
         fds = fd_count(pid);
         close_wait = close_wait_count(pid);
-        if (admin_port != 0)
+        bool gauges_ok = true;
+        expected_fds = baseline_fds;
+        if (admin_port != 0) {
           active = fetch_metric(admin_port, "ringway_downstream_connections_active");
-        bool gauge_ok = admin_port == 0 || (active.has_value() && *active == 0);
-        return fds == baseline_fds && close_wait == 0 && gauge_ok;
+          // Splicing directions hold pipes; once no session is open, none may be in use, and
+          // the empty pipes a worker keeps for reuse (two fds each) are the only fds allowed
+          // above the baseline.
+          pipes_in_use = fetch_metric(admin_port, "ringway_splice_pipes_in_use");
+          pipes_idle = fetch_metric(admin_port, "ringway_splice_pipes_idle");
+          gauges_ok = active.has_value() && *active == 0 && pipes_in_use.has_value() &&
+                      *pipes_in_use == 0 && pipes_idle.has_value();
+          if (pipes_idle) expected_fds += 2 * static_cast<int>(*pipes_idle);
+        }
+        return fds == expected_fds && close_wait == 0 && gauges_ok;
       },
       timeout, Millis(50));
   if (clean) return "";
+  auto show = [](const std::optional<double>& v) {
+    return v.has_value() ? std::to_string(static_cast<int64_t>(*v)) : std::string("unreadable");
+  };
   std::ostringstream msg;
-  msg << "leak audit after " << timeout.count() << " ms: fds " << fds << " (baseline "
-      << baseline_fds << "), CLOSE_WAIT sockets " << close_wait;
+  msg << "leak audit after " << timeout.count() << " ms: fds " << fds << " (expected "
+      << expected_fds << ": baseline " << baseline_fds << " + 2 per idle pipe), CLOSE_WAIT sockets "
+      << close_wait;
   if (admin_port != 0) {
-    msg << ", downstream_connections_active "
-        << (active.has_value() ? std::to_string(*active) : std::string("unreadable"));
+    msg << ", downstream_connections_active " << show(active) << ", splice_pipes_in_use "
+        << show(pipes_in_use) << ", splice_pipes_idle " << show(pipes_idle);
   }
   return msg.str();
 }

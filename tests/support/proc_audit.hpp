@@ -23,8 +23,9 @@ std::set<uint64_t> socket_inodes(pid_t pid);
 int close_wait_count(pid_t pid);
 
 // The leak audit: polls (bounded by `timeout`) until the process's fd count equals
-// `baseline_fds`, the summed ringway_downstream_connections_active gauge is 0 (when an admin
-// port is given) and no socket of the process is in CLOSE_WAIT. Returns "" when all three hold,
+// `baseline_fds` (plus two per empty pipe the workers keep for reuse), the summed
+// ringway_downstream_connections_active and ringway_splice_pipes_in_use gauges are 0 (when an
+// admin port is given) and no socket of the process is in CLOSE_WAIT. Returns "" when all hold,
 // else a description of what was still wrong at the deadline.
 std::string audit_leaks(pid_t pid, int baseline_fds, uint16_t admin_port, Millis timeout);
 

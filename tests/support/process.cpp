@@ -3,6 +3,7 @@
 
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -46,9 +47,10 @@ std::string read_file(const std::string& path) {
   return ss.str();
 }
 
-// Forks and execs argv with stdout/stderr redirected to files; -1 on failure.
+// Forks and execs argv with stdout/stderr redirected to files; -1 on failure. A non-zero
+// `fd_limit` becomes the child's RLIMIT_NOFILE, soft and hard (so it cannot raise it back).
 static pid_t spawn(const std::vector<std::string>& argv, const std::string& out_path,
-                   const std::string& err_path) {
+                   const std::string& err_path, uint64_t fd_limit = 0) {
   std::vector<char*> args;
   for (const auto& a : argv)
     args.push_back(const_cast<char*>(a.c_str()));
@@ -67,6 +69,10 @@ static pid_t spawn(const std::vector<std::string>& argv, const std::string& out_
   sigset_t none;
   sigemptyset(&none);
   ::sigprocmask(SIG_SETMASK, &none, nullptr);
+  if (fd_limit != 0) {
+    rlimit rl{fd_limit, fd_limit};
+    if (::setrlimit(RLIMIT_NOFILE, &rl) != 0) ::_exit(125);
+  }
   ::execv(args[0], args.data());
   ::_exit(127);
 }
@@ -110,7 +116,7 @@ bool RingwayProcess::start(const std::string& toml, const std::vector<std::strin
   stderr_path_ = dir_.path() + "/stderr";
   std::vector<std::string> argv{bin, "-c", config_path_};
   argv.insert(argv.end(), extra_args.begin(), extra_args.end());
-  pid_ = spawn(argv, dir_.path() + "/stdout", stderr_path_);
+  pid_ = spawn(argv, dir_.path() + "/stdout", stderr_path_, fd_limit_);
   if (pid_ < 0) {
     error_ = std::string("fork: ") + std::strerror(errno);
     return false;

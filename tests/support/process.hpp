@@ -53,6 +53,9 @@ class RingwayProcess {
   // Writes `toml` and starts `RINGWAY_BIN -c FILE` plus `extra_args`. False (with error())
   // when the binary is missing or fork/exec failed.
   bool start(const std::string& toml, const std::vector<std::string>& extra_args = {});
+  // Starts the daemon under RLIMIT_NOFILE = n (soft and hard), as `prlimit --nofile=n:n` would;
+  // 0 (the default) inherits this process's limit. Call before start().
+  void set_fd_limit(uint64_t n) { fd_limit_ = n; }
   // Waits until stderr shows the ready line, or the process exits, or the deadline.
   bool wait_ready(Millis timeout);
 
@@ -85,6 +88,7 @@ class RingwayProcess {
   int term_signal_ = 0;
   std::map<std::string, Endpoint> gateways_;
   uint16_t admin_port_ = 0;
+  uint64_t fd_limit_ = 0;
   std::string error_;
 };
 

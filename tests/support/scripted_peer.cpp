@@ -60,6 +60,24 @@ struct PeerHost::Listener {
   PeerScript script;
 };
 
+// Binds `fd` to `host` port 0. IP_BIND_ADDRESS_NO_PORT defers the port choice to connect(), so
+// the port need only be unique per destination, not per source address.
+static bool bind_source(int fd, const std::string& host, int* err) {
+  sockaddr_storage ss{};
+  socklen_t len = 0;
+  if (!to_sockaddr(Endpoint{host, 0}, ss, len)) {
+    *err = EINVAL;
+    return false;
+  }
+  int one = 1;
+  ::setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof(one));
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&ss), len) != 0) {
+    *err = errno;
+    return false;
+  }
+  return true;
+}
+
 PeerHost::PeerHost() {
   epoll_fd_ = ::epoll_create1(EPOLL_CLOEXEC);
   wake_fd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
@@ -123,7 +141,8 @@ uint16_t PeerHost::listen(const std::string& host, const PeerScript& script, int
   return port;
 }
 
-size_t PeerHost::connect(const Endpoint& ep, const PeerScript& script) {
+size_t PeerHost::connect(const Endpoint& ep, const PeerScript& script,
+                         const std::string& source_host) {
   size_t id = 0;
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -139,6 +158,10 @@ size_t PeerHost::connect(const Endpoint& ep, const PeerScript& script) {
     err = fd < 0 ? errno : 0;
     if (fd >= 0 && script.rcvbuf > 0) {
       ::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &script.rcvbuf, sizeof(script.rcvbuf));
+    }
+    if (fd >= 0 && !source_host.empty() && !bind_source(fd, source_host, &err)) {
+      ::close(fd);
+      fd = -1;
     }
     if (fd >= 0 && ::connect(fd, reinterpret_cast<sockaddr*>(&ss), len) != 0 &&
         errno != EINPROGRESS) {

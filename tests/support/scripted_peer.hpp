@@ -95,8 +95,10 @@ class PeerHost {
   // namespace (NetnsScope) gets a listener in that namespace.
   uint16_t listen(const std::string& host, const PeerScript& script, int backlog = 4096);
   // Starts a connect on the calling thread (same namespace rule) and returns the connection's
-  // id, an index into records().
-  size_t connect(const Endpoint& ep, const PeerScript& script);
+  // id, an index into records(). A `source_host` ("127.0.0.5") binds the local address first
+  // (port chosen at connect time), so many sessions to one gateway are not limited by one
+  // address's ephemeral ports.
+  size_t connect(const Endpoint& ep, const PeerScript& script, const std::string& source_host = "");
   // Releases every connection whose script waits for go.
   void go();
   // Closes a connection now: with RST (abortive) or with a plain close.

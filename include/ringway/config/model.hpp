@@ -36,7 +36,18 @@ inline constexpr Duration kDefaultConnectTimeout = std::chrono::seconds(5);
 // Envoy's circuit breaker default for max_connections.
 inline constexpr uint32_t kDefaultMaxConnections = 1024;
 inline constexpr uint32_t kDefaultWorkers = 0;  // 0 = one per CPU in the affinity mask
+// More workers than this is a typo, not a machine: each worker is a thread with its own ring.
+inline constexpr uint32_t kMaxWorkers = 1024;
 inline constexpr Duration kDefaultDrainTimeout = std::chrono::seconds(30);
+// A week: longer is a typo, and steady_clock::now() + the timeout must not overflow.
+inline constexpr Duration kMaxDrainTimeout = std::chrono::hours(24 * 7);
+// settings.perWorkerBufferLimitBytes (extension): the memory each worker may spend on data read
+// but not yet written (its receive-buffer pool, 32 KiB buffers). 64 MiB holds 2,048 buffers.
+// Resident memory follows the real demand; this is the cap.
+inline constexpr uint64_t kDefaultPerWorkerBufferLimitBytes = 64ULL << 20;
+inline constexpr uint64_t kMinPerWorkerBufferLimitBytes = 1ULL << 20;  // 32 buffers
+inline constexpr uint64_t kMaxPerWorkerBufferLimitBytes = 1ULL << 30;  // 32,768 buffers: the
+                                                                       // largest buffer ring
 // settings.logLevel: "debug" | "info" | "notice" | "warning" | "error"; lines below it are dropped.
 enum class LogLevel : uint8_t { Debug, Info, Notice, Warning, Error };
 inline constexpr LogLevel kDefaultLogLevel = LogLevel::Info;
@@ -103,9 +114,18 @@ struct TcpHost {
   size_t upstream_index = 0;  // index into Config::upstreams, set when references resolve
 };
 
+// tcpProxySettings.spliceMode (extension; Gloo has no such field, so it is named and valued
+// the way Gloo names its enums): how a direction moves bytes. COPY reads into the worker's
+// buffer pool and writes from it; SPLICE moves them socket -> pipe -> socket inside the kernel
+// (no copy through user space); AUTO starts with COPY and switches a direction to SPLICE once it
+// carries a burst, and back when its reads turn small.
+enum class SpliceMode : uint8_t { Auto, Always, Never };
+inline constexpr SpliceMode kDefaultSpliceMode = SpliceMode::Auto;
+
 struct TcpProxySettings {
   Duration idle_timeout = kDefaultIdleTimeout;  // 0 disables
   uint32_t max_connect_attempts = kDefaultMaxConnectAttempts;
+  SpliceMode splice_mode = kDefaultSpliceMode;
 };
 
 struct Gateway {
@@ -158,6 +178,7 @@ struct Admin {
 struct Settings {
   uint32_t workers = kDefaultWorkers;
   Duration drain_timeout = kDefaultDrainTimeout;
+  uint64_t per_worker_buffer_limit_bytes = kDefaultPerWorkerBufferLimitBytes;
   std::optional<Admin> admin;  // absent = no admin endpoint
   LogLevel log_level = kDefaultLogLevel;
 };

@@ -1,5 +1,5 @@
 // A worker's receive buffers: one provided-buffer ring (IORING_REGISTER_PBUF_RING) registered
-// with the worker's io_uring, backed by one lazily-touched mmap region of kCount buffers of
+// with the worker's io_uring, backed by one lazily-touched mmap region of `count` buffers of
 // kSize bytes. A recv with IOSQE_BUFFER_SELECT takes a buffer only when data arrives, so an idle
 // session holds none; the pool is the worker's hard memory cap for in-flight data.
 //
@@ -25,7 +25,7 @@ namespace ringway::engine {
 class BufferPool {
  public:
   static constexpr uint32_t kSize = 32 * 1024;  // bytes per buffer (one recv at most)
-  static constexpr uint32_t kCount = 2048;      // buffers per worker: 64 MiB of address space
+  static constexpr uint32_t kMaxCount = 32768;  // the kernel's largest buffer ring
   static constexpr uint16_t kGroupId = 0;       // the buffer group id recvs select from
   static constexpr uint32_t kSlack = 8;         // extra buffers offered beyond the armed recvs
   // At most this many armed recvs are backed by a buffer in the ring. Thousands of idle sessions
@@ -35,8 +35,9 @@ class BufferPool {
   // -ENOBUFS and is re-armed on the next loop iteration from the warm free stack.
   static constexpr uint32_t kMaxOffered = 256;
 
-  // Registers the ring with `ring` (which must outlive the pool). `count` is a power of two.
-  static Result<std::unique_ptr<BufferPool>> create(io_uring* ring, uint32_t count = kCount,
+  // Registers the ring with `ring` (which must outlive the pool); `count` buffers, 1..kMaxCount
+  // (the worker derives it from settings.perWorkerBufferLimitBytes).
+  static Result<std::unique_ptr<BufferPool>> create(io_uring* ring, uint32_t count,
                                                     uint32_t size = kSize);
   ~BufferPool();
   BufferPool(const BufferPool&) = delete;

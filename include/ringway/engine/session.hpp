@@ -24,7 +24,14 @@ inline constexpr uint32_t kNoBuffer = UINT32_MAX;
 // call; more would grow every session's state for little gain.
 inline constexpr uint32_t kMaxSendIov = 16;
 
-// One way of the pipe: bytes received from `src` wait in a FIFO of buffers until `dst` took them.
+// How a direction moves its bytes right now (config::SpliceMode says which it may use):
+// Copy: recv into the worker's buffer pool, send from it (forward_copy.cpp);
+// Splice: socket -> pipe -> socket with splice(2), bytes never enter user space
+// (forward_splice.cpp).
+enum class Forwarding : uint8_t { Copy, Splice };
+
+// One way of a session: bytes received from `src` wait until `dst` took them, in a FIFO of pool
+// buffers (copy) or in a pipe (splice).
 struct Direction {
   // FIFO of buffer ids, linked through the worker's per-buffer table (BufferQueues).
   uint32_t head = kNoBuffer;
@@ -38,12 +45,23 @@ struct Direction {
   uint32_t resume_at = 0;
   bool recv_armed = false;
   bool send_inflight = false;
-  bool eof = false;           // src sent FIN (recv returned 0)
-  bool shut = false;          // FIN forwarded: shutdown(dst, SHUT_WR) done
-  bool paused = false;        // recv not re-armed: queue at its limit
-  bool starved = false;       // recv got -ENOBUFS; waiting in the worker's FIFO for a buffer
-  bool watch_armed = false;   // a poll watches src for an error while no recv is armed
-  bool src_nonempty = false;  // the last recv left data in src (IORING_CQE_F_SOCK_NONEMPTY)
+  bool eof = false;            // src sent FIN (recv returned 0)
+  bool shut = false;           // FIN forwarded: shutdown(dst, SHUT_WR) done
+  bool paused = false;         // recv not re-armed: queue at its limit
+  bool starved = false;        // recv got -ENOBUFS; waiting in the worker's FIFO for a buffer
+  bool watch_armed = false;    // a poll watches src for an error while no recv is armed
+  bool watch_saw_fin = false;  // the watch reported FIN: re-armed for errors only (no POLLRDHUP)
+  bool src_nonempty = false;   // the last recv left data in src (IORING_CQE_F_SOCK_NONEMPTY)
+  // Splice (forward_splice.cpp).
+  Forwarding forwarding = Forwarding::Copy;
+  bool auto_splice = false;     // spliceMode AUTO: switches either way with the traffic
+  bool splice_wanted = false;   // copy saw a burst: switch once the FIFO has drained
+  bool src_poll_armed = false;  // a POLLIN poll on src is in flight
+  bool dst_poll_armed = false;  // a POLLOUT poll on dst is in flight
+  uint8_t small_reads = 0;      // consecutive small splices (AUTO goes back to copy)
+  int pipe_read = -1;
+  int pipe_write = -1;
+  uint32_t pipe_bytes = 0;  // read from src into the pipe, not yet written to dst
   uint32_t send_bytes = 0;
   uint64_t bytes_received = 0;
   uint64_t bytes_sent = 0;
@@ -68,7 +86,9 @@ struct Session {
   bool limit_counted = false;    // counted against the gateway's maxActiveConnections
   bool circuit_counted = false;  // counted against the upstream's maxConnections
   uint8_t connect_pending = 0;   // CQEs still expected for the connect + link timeout pair
-  uint8_t attempts = 0;
+  uint32_t attempts =
+      0;  // as wide as maxConnectAttempts: a narrower counter wraps and retries forever
+  bool nonblocking = false;     // both sockets O_NONBLOCK (set when a direction first splices)
   bool rst_downstream = false;  // close with SO_LINGER{1,0}: the peer sees RST, not FIN
   bool rst_upstream = false;
   bool handing_over = false;  // being brought to a quiet point for export (handover.cpp)
@@ -83,6 +103,8 @@ struct Session {
   int64_t last_activity_ms = 0;         // worker clock, updated on every data completion
   int64_t accepted_wall_ns = 0;         // only when a session sink is set
   TimerId idle_timer;
+  TimerId retry_timer;              // Connecting: waiting for a descriptor to try the connect again
+  bool waiting_descriptor = false;  // counted in Worker::waiting_descriptor_
   Direction dirs[2];
   uint32_t next_free = UINT32_MAX;
 

@@ -27,6 +27,7 @@ enum class EndReason : uint8_t {
   ConnectionLimit,   // "connection_limit": connectionLimit.maxActiveConnections reached
   CircuitOpen,       // "circuit_open": circuitBreakers.maxConnections reached
   InternalError,     // "internal_error": the worker could not submit an op (ring refused it)
+  Overload,          // "overload": refused or reset because the worker's buffer memory was full
 };
 
 constexpr std::string_view to_string(EndReason r) {
@@ -55,6 +56,8 @@ constexpr std::string_view to_string(EndReason r) {
       return "circuit_open";
     case EndReason::InternalError:
       return "internal_error";
+    case EndReason::Overload:
+      return "overload";
   }
   return "unknown";
 }

@@ -27,7 +27,9 @@ namespace ringway::engine {
   X(reads_resumed_total, counter, "paused reads resumed")                                     \
   X(sessions_force_closed_total, counter, "sessions force-closed at drainTimeout")            \
   X(sessions_no_upstream_total, counter,                                                      \
-    "sessions closed because every upstream connect attempt failed")
+    "sessions closed because every upstream connect attempt failed")                          \
+  X(downstream_connections_overload_total, counter,                                           \
+    "downstream connections closed at once because the worker's buffer memory was at its cap")
 
 #define RINGWAY_UPSTREAM_STATS(X)                                                                  \
   X(upstream_connections_total, counter, "upstream connections established")                       \
@@ -46,7 +48,13 @@ namespace ringway::engine {
   X(accept_pauses_total, counter, "accept paused for back-off (EMFILE/ENFILE/ENOBUFS/ENOMEM)") \
   X(stale_completions_total, counter, "completions for a session slot already reused")         \
   X(cq_overflow_total, counter, "completion queue overflows reported by the kernel")           \
-  X(buffer_pool_free, gauge, "free buffers in the worker's pool")
+  X(buffer_pool_free, gauge, "free buffers in the worker's pool")                              \
+  X(overload_resets_total, counter,                                                            \
+    "stalled sessions reset to free buffers for sessions starved of one (last resort)")        \
+  X(splice_switches_total, counter, "directions that started splicing (socket-pipe-socket)")   \
+  X(splice_fallbacks_total, counter, "directions that copied because no pipe was available")   \
+  X(splice_pipes_in_use, gauge, "pipes held by splicing directions")                          \
+  X(splice_pipes_idle, gauge, "empty pipes kept for reuse (two fds each)")
 
 enum class StatKind : uint8_t { Counter, Gauge };
 

@@ -21,6 +21,8 @@ enum class Op : uint8_t {
   Cancel = 8,          // cancel of every op on one of the session's fds (abort)
   Test = 9,            // unit tests' own operations
   Watch = 10,          // poll for RST/error on a source whose recv is not armed
+  SpliceIn = 11,       // splice mode: POLLIN poll on the source (then splice(2) into the pipe)
+  SpliceOut = 12,      // splice mode: POLLOUT poll on the destination (then splice out of it)
 };
 
 // Direction of a data op: what flows from which socket to which.

@@ -150,7 +150,7 @@ bindPort = 0
 perConnectionBufferLimitBytes = 65536
 tcpKeepalive = { keepaliveTime = "1m", keepaliveInterval = "0.5s", keepaliveProbes = 0 }
 socketOptions = [
-  { level = "SOL_SOCKET", name = "SO_LINGER", bufValue = "AQAAAB4AAAA=", state = "STATE_BOUND" },
+  { level = "SOL_SOCKET", name = "SO_LINGER", bufValue = "AQAAAAAAAAA=", state = "STATE_BOUND" },
   { level = "6", name = "18", intValue = "30000", state = 2 },
 ]
 accessLoggingService.accessLog = [
@@ -193,7 +193,7 @@ circuitBreakers.maxConnections = 7
   EXPECT_EQ(g.socket_options[0].level, SOL_SOCKET);
   EXPECT_EQ(g.socket_options[0].name, SO_LINGER);
   EXPECT_EQ(std::get<std::string>(g.socket_options[0].value),
-            std::string("\x01\0\0\0\x1e\0\0\0", 8));
+            std::string("\x01\0\0\0\0\0\0\0", 8));  // {on, 0 s}: reset on close
   EXPECT_EQ(g.socket_options[0].state, SocketState::Bound);
   EXPECT_EQ(g.socket_options[1].level, IPPROTO_TCP);
   EXPECT_EQ(g.socket_options[1].name, TCP_USER_TIMEOUT);

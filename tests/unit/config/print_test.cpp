@@ -30,6 +30,7 @@ TEST(Print, DefaultsAreWrittenOut) {
 workers = 0  # 0 = one worker per CPU
 drainTimeout = "30s"
 logLevel = "info"
+perWorkerBufferLimitBytes = 67108864  # extension: data held per worker
 # no [settings.admin]: the admin endpoint is off
 
 [[gateways]]
@@ -43,6 +44,7 @@ perConnectionBufferLimitBytes = 1048576
 [gateways.tcpGateway.options.tcpProxySettings]
 idleTimeout = "3600s"
 maxConnectAttempts = 1
+spliceMode = "AUTO"  # extension: AUTO | ALWAYS | NEVER
 
 [gateways.tcpGateway.options.connectionLimit]
 maxActiveConnections = 100

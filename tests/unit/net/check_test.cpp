@@ -57,6 +57,36 @@ TEST(CheckConfig, SeedConfigPasses) {
   EXPECT_TRUE(diagnostics.items().empty()) << all(diagnostics);
 }
 
+// A bindAddress that is not on this host must fail --check, not the start that follows a
+// `systemctl restart` (the old daemon is already stopped by then). 192.0.2.1 is TEST-NET-1.
+TEST(CheckConfig, BindAddressNotOnThisHostIsAnError) {
+  config::Config config;
+  config.gateways.push_back(gateway("192.0.2.1"));
+  config::Diagnostics diagnostics("ringway.toml");
+  check_config(config, diagnostics);
+  EXPECT_EQ(all(diagnostics),
+            "ringway.toml:3:1: error: gateways[0].bindAddress: cannot bind 192.0.2.1: Cannot "
+            "assign requested address (the address is not on this host; add it to an "
+            "interface, or set IP_FREEBIND at STATE_PREBIND)\n");
+}
+
+// IP_FREEBIND at PREBIND is how an operator binds an address that is not up yet: allowed.
+TEST(CheckConfig, BindAddressNotOnThisHostPassesWithFreebind) {
+  config::Config config;
+  config.gateways.push_back(gateway("192.0.2.1"));
+  config::SocketOption freebind;
+  freebind.description = "bind before the address is up";
+  freebind.level = IPPROTO_IP;
+  freebind.name = IP_FREEBIND;
+  freebind.value = int32_t{1};
+  freebind.state = SocketState::Prebind;
+  freebind.pos = {5, 1};
+  config.gateways[0].socket_options.push_back(freebind);
+  config::Diagnostics diagnostics("ringway.toml");
+  check_config(config, diagnostics);
+  EXPECT_TRUE(diagnostics.items().empty()) << all(diagnostics);
+}
+
 TEST(CheckConfig, RefusedOptionsAreReportedWithTheirPosition) {
   config::Config config;
   config.gateways.push_back(gateway("127.0.0.1"));

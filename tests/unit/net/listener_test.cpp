@@ -226,6 +226,51 @@ TEST(Listener, PrebindFailureClosesTheSocket) {
   EXPECT_EQ(testing::open_fd_count(), fds_before);
 }
 
+// Downstream sockets get TCP_NODELAY like upstream ones, through the listener: a plain client
+// socket reads 0, so a 1 on the accepted socket can only have come from the listener.
+TEST(Listener, AcceptedSocketInheritsTcpNodelay) {
+  auto listener = open_listener(SocketAddress::parse("127.0.0.1", 0).value(), {});
+  ASSERT_TRUE(listener) << listener.error().message;
+  Fd listen_fd(*listener);
+  auto local = SocketAddress::local_of(listen_fd.get());
+  ASSERT_TRUE(local) << local.error().message;
+  Fd client = testing::connect_to(*local);
+  ASSERT_TRUE(client.valid()) << std::strerror(errno);
+  Fd accepted = testing::accept_within(listen_fd.get());
+  ASSERT_TRUE(accepted.valid()) << "no connection accepted within the deadline";
+  int value = -1;
+  socklen_t len = sizeof(value);
+  ASSERT_EQ(::getsockopt(accepted.get(), IPPROTO_TCP, TCP_NODELAY, &value, &len), 0);
+  EXPECT_EQ(value, 1);
+  len = sizeof(value);
+  ASSERT_EQ(::getsockopt(client.get(), IPPROTO_TCP, TCP_NODELAY, &value, &len), 0);
+  EXPECT_EQ(value, 0);
+}
+
+// An explicit TCP_NODELAY = 0 in the gateway's options wins over the default.
+TEST(Listener, ExplicitTcpNodelayOptionWins) {
+  config::SocketOption off;
+  off.description = "Nagle on";
+  off.level = IPPROTO_TCP;
+  off.name = TCP_NODELAY;
+  off.value = int32_t{0};
+  off.state = SocketState::Prebind;
+  const config::SocketOption options[] = {off};
+  auto listener = open_listener(SocketAddress::parse("127.0.0.1", 0).value(), options);
+  ASSERT_TRUE(listener) << listener.error().message;
+  Fd listen_fd(*listener);
+  auto local = SocketAddress::local_of(listen_fd.get());
+  ASSERT_TRUE(local);
+  Fd client = testing::connect_to(*local);
+  ASSERT_TRUE(client.valid()) << std::strerror(errno);
+  Fd accepted = testing::accept_within(listen_fd.get());
+  ASSERT_TRUE(accepted.valid());
+  int value = -1;
+  socklen_t len = sizeof(value);
+  ASSERT_EQ(::getsockopt(accepted.get(), IPPROTO_TCP, TCP_NODELAY, &value, &len), 0);
+  EXPECT_EQ(value, 0);
+}
+
 TEST(Listener, ListenerIsBlockingAndCloseOnExec) {
   auto listener = open_listener(SocketAddress::parse("127.0.0.1", 0).value(), {});
   ASSERT_TRUE(listener) << listener.error().message;

@@ -1,0 +1,239 @@
+// Copy forwarding of one direction: recv into a buffer of the worker's pool (the kernel picks
+// it when data arrives), queue it, send the queue to the destination; backpressure by not
+// re-arming the recv; a watch poll on a source that is not read. With spliceMode AUTO, a burst
+// (a full buffer with more data waiting) hands the direction to splice once its queue has
+// drained (forward_splice.cpp). Sessions' other phases are in worker_session.cpp.
+#include <poll.h>
+#include <sys/socket.h>
+
+#include <cerrno>
+
+#include "worker.hpp"
+
+namespace ringway::engine {
+namespace {
+
+// sendmsg/send flags: MSG_NOSIGNAL, a peer that reset must give EPIPE, not kill the process
+// with SIGPIPE; MSG_WAITALL, io_uring keeps sending until all bytes are queued (fewer short
+// sends to resubmit).
+constexpr int kSendFlags = MSG_NOSIGNAL | MSG_WAITALL;
+
+}  // namespace
+
+void Worker::arm_recv(uint32_t slot, Dir d) {
+  Session& s = sessions_.at(slot);
+  if (s.state != SessionState::Established) return;
+  Direction& dd = s.dir(d);
+  io_uring_sqe* r = sqe(tag(Op::Recv, slot, s.generation, d));
+  if (r == nullptr) {
+    abort_session(slot, EndReason::InternalError, true, true);
+    return;
+  }
+  // One-shot recv with IOSQE_BUFFER_SELECT: the kernel picks a buffer from group kGroupId only
+  // when data is there, so a session waiting for data holds no buffer; one buffer per
+  // completion keeps each direction's memory exactly countable.
+  io_uring_prep_recv(r, s.src_fd(d), nullptr, pool_->buffer_size(), 0);
+  r->flags |= IOSQE_BUFFER_SELECT;
+  r->buf_group = BufferPool::kGroupId;
+  // POLL_FIRST: unless the last recv said more data was waiting, the socket is most likely
+  // empty (request/response traffic), so skip the recv attempt that would fail and go straight
+  // to the poll the kernel arms anyway.
+  if (!dd.src_nonempty) r->ioprio |= IORING_RECVSEND_POLL_FIRST;
+  dd.recv_armed = true;
+  ++s.inflight;
+  pool_->on_recv_armed();
+}
+
+// While a direction does not read (paused or starved), nothing else may be watching its source
+// socket: a RST from that peer would go unnoticed and the session would hang. A one-shot poll
+// for POLLRDHUP (POLLERR and POLLHUP are always reported) catches it without taking a buffer.
+void Worker::arm_watch(uint32_t slot, Dir d) {
+  Session& s = sessions_.at(slot);
+  Direction& dd = s.dir(d);
+  if (dd.watch_armed || s.state != SessionState::Established) return;
+  io_uring_sqe* p = sqe(tag(Op::Watch, slot, s.generation, d));
+  if (p == nullptr) return;  // only a missed early warning: the next recv reports the error
+  // After the watch has seen FIN, POLLRDHUP would stay set and fire at once: watch for errors
+  // only (POLLERR and POLLHUP are always reported), so a reset that follows the FIN is seen.
+  io_uring_prep_poll_add(p, s.src_fd(d), dd.watch_saw_fin ? 0 : POLLRDHUP);
+  dd.watch_armed = true;
+  ++s.inflight;
+}
+
+void Worker::on_watch(uint32_t slot, Dir d, int res) {
+  Session& s = sessions_.at(slot);
+  Direction& dd = s.dir(d);
+  --s.inflight;
+  dd.watch_armed = false;
+  if (s.state == SessionState::Closing) {
+    maybe_finish(slot);
+    return;
+  }
+  if (res <= 0) return;
+  if ((res & (POLLERR | POLLHUP)) == 0) {
+    // FIN only: the data before it is read when the direction resumes. Keep watching for a
+    // reset while the direction still does not read.
+    dd.watch_saw_fin = true;
+    if ((dd.paused || dd.starved) && !dd.recv_armed && !dd.src_poll_armed) arm_watch(slot, d);
+    return;
+  }
+  // POLLHUP alone can also mean "FIN received after we shut down our side": not an error.
+  int error = 0;
+  socklen_t len = sizeof(error);
+  if (::getsockopt(s.src_fd(d), SOL_SOCKET, SO_ERROR, &error, &len) != 0) error = errno;
+  if (error == 0 && (res & POLLERR) == 0) return;
+  on_side_error(slot, d == Dir::DownToUp, error != 0 ? error : ECONNRESET);
+}
+
+void Worker::on_recv(uint32_t slot, Dir d, int res, uint32_t flags) {
+  Session& s = sessions_.at(slot);
+  Direction& dd = s.dir(d);
+  --s.inflight;
+  dd.recv_armed = false;
+  dd.src_nonempty = (flags & IORING_CQE_F_SOCK_NONEMPTY) != 0;
+  const bool took = (flags & IORING_CQE_F_BUFFER) != 0;
+  const auto bid = static_cast<uint16_t>(flags >> IORING_CQE_BUFFER_SHIFT);
+  pool_->on_recv_done(took);
+  if (s.state == SessionState::Closing) {
+    if (took) pool_->recycle(bid);
+    maybe_finish(slot);
+    return;
+  }
+  if (res > 0 && took) {
+    if (dd.queued_count == 0) ++holders_;
+    queues_->push(dd, bid, static_cast<uint32_t>(res));
+    dd.bytes_received += static_cast<uint64_t>(res);
+    s.last_activity_ms = now_ms_;
+    if (d == Dir::DownToUp) {
+      gateway_stats_[s.gateway].add(GatewayStat::downstream_bytes_received_total, res);
+    }
+    start_send(slot, d);
+    if (s.state != SessionState::Established) return;
+    if (dd.auto_splice && static_cast<uint32_t>(res) == pool_->buffer_size() && dd.src_nonempty) {
+      // A burst (a full buffer, more data waiting): the rest goes through a pipe once what is
+      // queued has been sent, so that bytes keep their order. Meanwhile the source is not read.
+      dd.splice_wanted = true;
+      return;
+    }
+    if (dd.queued_count >= hold_limit(dd)) {
+      // Backpressure: stop reading; the peer's data waits in our socket's receive buffer and
+      // TCP flow control slows the sender down.
+      dd.paused = true;
+      gateway_stats_[s.gateway].add(GatewayStat::reads_paused_total);
+      arm_watch(slot, d);
+    } else {
+      arm_recv(slot, d);
+    }
+    return;
+  }
+  if (took) pool_->recycle(bid);  // a completion without data may still carry a buffer
+  if (res == 0) {
+    dd.eof = true;  // the source sent FIN
+    maybe_forward_fin(slot, d);
+    return;
+  }
+  if (res == -ENOBUFS) {
+    // The pool is empty: wait in FIFO order for a recycled buffer (rearm_starved).
+    worker_stats_.add(WorkerStat::buffer_pool_enobufs_total);
+    dd.starved = true;
+    starved_.push_back(Starved{tag(Op::Recv, slot, s.generation, d), now_ms_});
+    arm_watch(slot, d);
+    return;
+  }
+  if (res == -EINTR || res == -EAGAIN || res > 0) {
+    arm_recv(slot, d);
+    return;
+  }
+  on_side_error(slot, d == Dir::DownToUp, -res);
+}
+
+void Worker::start_send(uint32_t slot, Dir d) {
+  Session& s = sessions_.at(slot);
+  if (s.state != SessionState::Established) return;
+  Direction& dd = s.dir(d);
+  if (dd.send_inflight || dd.queued_count == 0) return;
+  // Gather up to kMaxSendIov queued buffers; the first may be partly sent already.
+  uint32_t n = 0;
+  uint32_t total = 0;
+  uint32_t offset = dd.head_offset;
+  for (uint32_t bid = dd.head; bid != kNoBuffer && n < kMaxSendIov; bid = queues_->next(bid)) {
+    dd.iov[n].iov_base = pool_->data(static_cast<uint16_t>(bid)) + offset;
+    dd.iov[n].iov_len = queues_->len(bid) - offset;
+    total += static_cast<uint32_t>(dd.iov[n].iov_len);
+    offset = 0;
+    ++n;
+  }
+  io_uring_sqe* w = sqe(tag(Op::Send, slot, s.generation, d));
+  if (w == nullptr) {
+    abort_session(slot, EndReason::InternalError, true, true);
+    return;
+  }
+  if (n == 1) {
+    io_uring_prep_send(w, s.dst_fd(d), dd.iov[0].iov_base, dd.iov[0].iov_len, kSendFlags);
+  } else {
+    // msghdr and iovecs live in the Direction (stable memory) until this send's completion.
+    dd.msg = msghdr{};
+    dd.msg.msg_iov = dd.iov;
+    dd.msg.msg_iovlen = n;
+    io_uring_prep_sendmsg(w, s.dst_fd(d), &dd.msg, kSendFlags);
+  }
+  dd.send_inflight = true;
+  dd.send_bytes = total;
+  ++s.inflight;
+}
+
+void Worker::on_send(uint32_t slot, Dir d, int res) {
+  Session& s = sessions_.at(slot);
+  Direction& dd = s.dir(d);
+  --s.inflight;
+  dd.send_inflight = false;
+  if (s.state == SessionState::Closing) {
+    maybe_finish(slot);  // queued buffers are recycled in finish()
+    return;
+  }
+  if (res == -EINTR || res == -EAGAIN) {
+    start_send(slot, d);
+    return;
+  }
+  if (res <= 0) {
+    // A zero-byte completion for a non-empty send would loop forever: treat it as a broken pipe.
+    on_side_error(slot, d == Dir::UpToDown, res < 0 ? -res : EPIPE);
+    return;
+  }
+  // Release what went out; a short send leaves the rest at the head for the next send.
+  auto left = static_cast<uint32_t>(res);
+  while (left > 0 && dd.queued_count > 0) {
+    const uint32_t avail = queues_->len(dd.head) - dd.head_offset;
+    if (left >= avail) {
+      left -= avail;
+      pool_->recycle(queues_->pop(dd));
+      if (dd.queued_count == 0) --holders_;
+    } else {
+      dd.head_offset += left;
+      dd.queued_bytes -= left;
+      left = 0;
+    }
+  }
+  dd.bytes_sent += static_cast<uint64_t>(res);
+  s.last_activity_ms = now_ms_;
+  if (d == Dir::UpToDown) {
+    gateway_stats_[s.gateway].add(GatewayStat::downstream_bytes_sent_total, res);
+  }
+  start_send(slot, d);
+  if (s.state != SessionState::Established) return;
+  if (dd.splice_wanted) {
+    if (dd.queued_count == 0 && !dd.send_inflight && !start_splice(slot, d)) {
+      arm_recv(slot, d);  // no pipe to be had: keep copying
+    }
+    return;
+  }
+  if (dd.paused && dd.queued_count <= dd.resume_at) {
+    dd.paused = false;
+    gateway_stats_[s.gateway].add(GatewayStat::reads_resumed_total);
+    arm_recv(slot, d);
+    if (s.state != SessionState::Established) return;
+  }
+  maybe_forward_fin(slot, d);
+}
+
+}  // namespace ringway::engine
