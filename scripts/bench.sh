@@ -554,9 +554,11 @@ for round in $(seq 1 "$rounds"); do
         else "\(.requests_per_s) /s p99 \(.latency_us.p99) us" end + "  errors \(.errors_total)"' \
         "$file.json" 2>/dev/null || echo "no result")
       say "round $round/$rounds $name $t: $summary"
-      if [ "$cmd" = stream ] && [ -S "$work/$t.sock" ] && command -v socat >/dev/null; then
+      if [ "$cmd" = stream ] && [ -S "$work/$t.sock" ]; then
         # HAProxy's pipe pool after a bulk run: PipesUsed/PipesFree above 0 mean it spliced.
-        pipes=$(echo "show info" | socat stdio "unix-connect:$work/$t.sock" 2>/dev/null \
+        pipes=$(python3 -c 'import socket,sys
+s=socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); s.sendall(b"show info\n")
+print(b"".join(iter(lambda: s.recv(65536), b"")).decode())' "$work/$t.sock" 2>/dev/null \
           | grep -E '^Pipes(Used|Free):' | tr '\n' ' ')
         echo "round $round $name: $pipes" >>"$out_dir/logs/$t-pipes.txt"
       fi

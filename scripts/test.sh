@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what is missing, builds, and runs every test suite:
 #   1. g++ build (debugoptimized): unit, integration (in each forwarding mode: as configured,
-#      forced copy, forced splice), fuzz-corpus replay and bench suites, then the slow suite
+#      i.e. copy, forced AUTO, forced splice), fuzz-corpus replay and bench suites, then the slow suite
 #      (full-size reliability scenarios, ci size unless RINGWAY_SLOW_SIZE=full), timed;
 #   2. clang 14 + ASan/UBSan build (mimalloc off): unit and integration (as configured and
 #      forced splice) suites, with timeouts
@@ -46,7 +46,7 @@ run_suites() {
 }
 
 build_dir build-test --buildtype=debugoptimized
-run_suites build-test unit integration integration-copy integration-splice fuzz bench
+run_suites build-test unit integration integration-auto integration-splice fuzz bench
 # The slow tier at ci size is budgeted at about 6 minutes on 2 cores; print what it took.
 slow_start=$(date +%s)
 run_suites build-test slow

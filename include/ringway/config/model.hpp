@@ -118,9 +118,11 @@ struct TcpHost {
 // the way Gloo names its enums): how a direction moves bytes. COPY reads into the worker's
 // buffer pool and writes from it; SPLICE moves them socket -> pipe -> socket inside the kernel
 // (no copy through user space); AUTO starts with COPY and switches a direction to SPLICE once it
-// carries a burst, and back when its reads turn small.
+// carries a burst, and back when its reads turn small. The default is NEVER because that is
+// what the benchmark confirmed on this project's machines (loopback, doc/performance/
+// 2026-11-29-splice-shared.md): copy cost 0.51 CPU-s/GiB on one stream, splice 0.82.
 enum class SpliceMode : uint8_t { Auto, Always, Never };
-inline constexpr SpliceMode kDefaultSpliceMode = SpliceMode::Auto;
+inline constexpr SpliceMode kDefaultSpliceMode = SpliceMode::Never;
 
 struct TcpProxySettings {
   Duration idle_timeout = kDefaultIdleTimeout;  // 0 disables

@@ -99,7 +99,7 @@ TEST(Limits, LinkLocalBindAddress) {
                    "take; use a global or unique-local address, or a host name"}));
 }
 
-// tcpProxySettings.spliceMode (extension): Gloo-style enum values, AUTO by default.
+// tcpProxySettings.spliceMode (extension): Gloo-style enum values, NEVER by default.
 TEST(Limits, SpliceModeValues) {
   auto r = load(config("",
                        "[gateways.tcpGateway.options.tcpProxySettings]\nspliceMode = "
@@ -108,7 +108,7 @@ TEST(Limits, SpliceModeValues) {
   EXPECT_EQ(r.config->gateways[0].tcp_proxy.splice_mode, SpliceMode::Always);
   auto d = load(config(""));
   ASSERT_TRUE(d.ok());
-  EXPECT_EQ(d.config->gateways[0].tcp_proxy.splice_mode, SpliceMode::Auto);
+  EXPECT_EQ(d.config->gateways[0].tcp_proxy.splice_mode, SpliceMode::Never);
   auto bad = load(config("",
                          "[gateways.tcpGateway.options.tcpProxySettings]\nspliceMode = "
                          "\"sometimes\"\n"));

@@ -44,7 +44,7 @@ perConnectionBufferLimitBytes = 1048576
 [gateways.tcpGateway.options.tcpProxySettings]
 idleTimeout = "3600s"
 maxConnectAttempts = 1
-spliceMode = "AUTO"  # extension: AUTO | ALWAYS | NEVER
+spliceMode = "NEVER"  # extension: AUTO | ALWAYS | NEVER
 
 [gateways.tcpGateway.options.connectionLimit]
 maxActiveConnections = 100
