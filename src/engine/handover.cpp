@@ -86,15 +86,7 @@ void Worker::begin_handover(std::shared_ptr<HandoverRequest> request) {
   handover_ = std::move(request);
   // Listeners: accepting stops here; settle_listener() closes our fd once no accept is in
   // flight. The new process holds the same sockets, so what waits in their queues is its now.
-  for (uint32_t i = 0; i < listeners_.size(); ++i) {
-    Listener& l = listeners_[i];
-    if (l.paused) {
-      timers_.cancel(l.resume_timer);
-      l.paused = false;
-    }
-    if (l.armed && !l.cancelling) cancel_accept(i);
-    settle_listener(i);
-  }
+  stop_accepting();
   for (uint32_t slot = 0; slot < sessions_.high_water(); ++slot) {
     const Session& s = sessions_.at(slot);
     if (s.state == SessionState::Connecting || s.state == SessionState::Established) {
@@ -120,14 +112,7 @@ void Worker::quiesce(uint32_t slot) {
     dd.starved = false;  // its entry in starved_ is skipped once the slot is freed
   }
   // Every op on either socket, splice polls included (the same sets abort_session() cancels).
-  const Direction& down_up = s.dirs[index_of(Dir::DownToUp)];
-  const Direction& up_down = s.dirs[index_of(Dir::UpToDown)];
-  const bool downstream_busy = down_up.recv_armed || down_up.watch_armed ||
-                               down_up.src_poll_armed || up_down.send_inflight ||
-                               up_down.dst_poll_armed;
-  const bool upstream_busy = up_down.recv_armed || up_down.watch_armed || up_down.src_poll_armed ||
-                             down_up.send_inflight || down_up.dst_poll_armed ||
-                             s.connect_pending > 0;
+  const auto [downstream_busy, upstream_busy] = busy_sockets(s);
   for (const auto& [busy, fd] :
        {std::pair{downstream_busy, s.downstream_fd}, std::pair{upstream_busy, s.upstream_fd}}) {
     if (!busy || fd < 0) continue;
@@ -185,23 +170,7 @@ void Worker::on_handover_completion(uint32_t slot, Op op, Dir d, int res, uint32
     case Op::Send: {
       dd.send_inflight = false;
       if (res > 0) {
-        auto left = static_cast<uint32_t>(res);
-        while (left > 0 && dd.queued_count > 0) {
-          const uint32_t avail = queues_->len(dd.head) - dd.head_offset;
-          if (left >= avail) {
-            left -= avail;
-            pool_->recycle(queues_->pop(dd));
-            if (dd.queued_count == 0) --holders_;
-          } else {
-            dd.head_offset += left;
-            dd.queued_bytes -= left;
-            left = 0;
-          }
-        }
-        dd.bytes_sent += static_cast<uint64_t>(res);
-        if (d == Dir::UpToDown) {
-          gateway_stats_[s.gateway].add(GatewayStat::downstream_bytes_sent_total, res);
-        }
+        release_sent(s, d, static_cast<uint32_t>(res));
       } else if (res != -ECANCELED && res != -EINTR && res != -EAGAIN) {
         error = res < 0 ? -res : EPIPE;
         downstream_side = d == Dir::UpToDown;

@@ -22,8 +22,8 @@
 namespace ringway::engine {
 namespace {
 
-constexpr int64_t kTickMs = 100;         // timer wheel resolution
-constexpr int64_t kAcceptPauseMs = 100;  // back-off after EMFILE/ENFILE/ENOBUFS/ENOMEM
+constexpr int64_t kTickMs = 100;            // timer wheel resolution
+constexpr int64_t kAcceptPauseMs = 100;     // back-off after EMFILE/ENFILE/ENOBUFS/ENOMEM
 constexpr int64_t kSingleAcceptMs = 10000;  // one accept per SQE this long after a shortage
 constexpr uint32_t kMaxSessionsPerWorker = 1U << 20;
 
@@ -625,6 +625,20 @@ void Worker::accept_queued(uint32_t li) {
   }
 }
 
+// Every listener stops accepting: its back-off is cut short, its accept cancelled, and
+// settle_listener() closes it once nothing is in flight on it (draining_ or handing_over_ set).
+void Worker::stop_accepting() {
+  for (uint32_t i = 0; i < listeners_.size(); ++i) {
+    Listener& l = listeners_[i];
+    if (l.paused) {
+      timers_.cancel(l.resume_timer);
+      l.paused = false;
+    }
+    if (l.armed && !l.cancelling) cancel_accept(i);
+    settle_listener(i);
+  }
+}
+
 void Worker::begin_drain(std::chrono::steady_clock::time_point deadline) {
   const bool first = !draining_;
   draining_ = true;
@@ -633,15 +647,7 @@ void Worker::begin_drain(std::chrono::steady_clock::time_point deadline) {
                         .count();
   drain_deadline_ms_ = std::min(drain_deadline_ms_, now_ms_ + std::max<int64_t>(0, left));
   if (first) {
-    for (uint32_t i = 0; i < listeners_.size(); ++i) {
-      Listener& l = listeners_[i];
-      if (l.paused) {
-        timers_.cancel(l.resume_timer);
-        l.paused = false;
-      }
-      if (l.armed && !l.cancelling) cancel_accept(i);
-      settle_listener(i);
-    }
+    stop_accepting();
     log::debug("worker {}: draining, {} sessions open", index_, sessions_.live());
   }
   if (left <= 0) {

@@ -19,6 +19,7 @@
 #include <optional>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "ringway/config/model.hpp"
@@ -169,6 +170,7 @@ class Worker {
   void log_accept_limit(int error, const char* what);
   void wait_for_descriptor(uint32_t slot, int error);
   void begin_drain(std::chrono::steady_clock::time_point deadline);
+  void stop_accepting();
   void accept_queued(uint32_t li);
   void retry_worker_ops();
   void force_close_all();
@@ -187,6 +189,8 @@ class Worker {
   void on_side_error(uint32_t slot, bool downstream_side, int error);
   void abort_session(uint32_t slot, EndReason reason, bool rst_downstream, bool rst_upstream);
   void maybe_finish(uint32_t slot);
+  // Whether any op is in flight on the downstream / upstream socket (what a cancel must cover).
+  static std::pair<bool, bool> busy_sockets(const Session& s);
   void finish(uint32_t slot);
   void rearm_starved();
   uint32_t hold_limit(const Direction& dd) const;
@@ -215,6 +219,7 @@ class Worker {
   void on_recv(uint32_t slot, Dir d, int res, uint32_t flags);
   void start_send(uint32_t slot, Dir d);
   void on_send(uint32_t slot, Dir d, int res);
+  void release_sent(Session& s, Dir d, uint32_t sent);
 
   // forward_splice.cpp: one direction through a pipe
   bool start_splice(uint32_t slot, Dir d);  // false: no pipe, the caller keeps copying
