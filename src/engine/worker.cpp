@@ -22,8 +22,8 @@
 namespace ringway::engine {
 namespace {
 
-constexpr int64_t kTickMs = 100;         // timer wheel resolution
-constexpr int64_t kAcceptPauseMs = 100;  // back-off after EMFILE/ENFILE/ENOBUFS/ENOMEM
+constexpr int64_t kTickMs = 100;            // timer wheel resolution
+constexpr int64_t kAcceptPauseMs = 100;     // back-off after EMFILE/ENFILE/ENOBUFS/ENOMEM
 constexpr int64_t kSingleAcceptMs = 10000;  // one accept per SQE this long after a shortage
 constexpr uint32_t kMaxSessionsPerWorker = 1U << 20;
 

@@ -53,7 +53,7 @@ namespace ringway::engine {
     "stalled sessions reset to free buffers for sessions starved of one (last resort)")        \
   X(splice_switches_total, counter, "directions that started splicing (socket-pipe-socket)")   \
   X(splice_fallbacks_total, counter, "directions that copied because no pipe was available")   \
-  X(splice_pipes_in_use, gauge, "pipes held by splicing directions")                          \
+  X(splice_pipes_in_use, gauge, "pipes held by splicing directions")                           \
   X(splice_pipes_idle, gauge, "empty pipes kept for reuse (two fds each)")
 
 enum class StatKind : uint8_t { Counter, Gauge };
