@@ -7,7 +7,8 @@ RINGWAY_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 RINGWAY_BUILD_PACKAGES=(g++ meson ninja-build pkg-config cmake liburing-dev libtomlplusplus-dev
   libmimalloc-dev libcli11-dev libfmt-dev libsystemd-dev libcpp-httplib-dev libgtest-dev
   libgmock-dev libbenchmark-dev)
-RINGWAY_TEST_PACKAGES=(clang-14 libclang-rt-14-dev iproute2 procps strace jq systemd)
+RINGWAY_TEST_PACKAGES=(clang-14 libclang-rt-14-dev iproute2 procps strace jq systemd
+  systemd-container dbus)
 RINGWAY_RUN_PACKAGES=(netcat-openbsd curl)
 
 say() { printf '==> %s\n' "$*" >&2; }

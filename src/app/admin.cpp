@@ -29,6 +29,13 @@ class HttpAdminServer final : public AdminServer {
     // default pool (8 or more threads) would only cost memory.
     server_.new_task_queue = [] { return new httplib::ThreadPool(kHandlerThreads); };
     install_routes();
+    // SO_REUSEPORT as well as httplib's SO_REUSEADDR: at a reload the new process binds the
+    // admin port while the old one still serves it, for the few hundred ms of the handover.
+    server_.set_socket_options([](socket_t sock) {
+      const int one = 1;
+      ::setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+      ::setsockopt(sock, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
+    });
     auto address = net::SocketAddress::parse(admin.bind_address, admin.bind_port);
     if (!address) return address.error();
     int port =

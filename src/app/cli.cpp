@@ -4,7 +4,11 @@
 #include <fmt/format.h>
 #include <CLI/CLI.hpp>
 
+#include <unistd.h>
+
+#include <climits>
 #include <cstdio>
+#include <cstdlib>
 #include <string>
 
 #include "ringway/app/server.hpp"
@@ -46,6 +50,28 @@ std::optional<config::Config> load_and_check(const std::string& path, bool kerne
   return std::move(loaded.config);
 }
 
+// What a reload needs to start the next process: this binary's path, resolved now (if a
+// package upgrade replaces the file later, the reload runs the new one), and the arguments.
+handover::ProcessInfo process_info(int argc, char** argv, const std::string& config_path,
+                                   int handover_fd) {
+  handover::ProcessInfo info;
+  char buf[PATH_MAX];
+  const ssize_t n = ::readlink("/proc/self/exe", buf, sizeof(buf) - 1);
+  if (n > 0) info.exe.assign(buf, static_cast<size_t>(n));
+  for (int i = 0; i < argc; ++i) {
+    const std::string a = argv[i];
+    if (a == "--handover-fd") {
+      ++i;  // and its value
+      continue;
+    }
+    if (a.rfind("--handover-fd=", 0) == 0) continue;
+    info.argv.push_back(a);
+  }
+  info.config_path = config_path;
+  info.handover_fd = handover_fd;
+  return info;
+}
+
 }  // namespace
 
 int cli_main(int argc, char** argv) {
@@ -56,6 +82,7 @@ int cli_main(int argc, char** argv) {
   bool check = false;
   bool print_config = false;
   bool version = false;
+  int handover_fd = -1;
   cli.add_option("-c,--config", config_path, "the TOML config file")->capture_default_str();
   cli.add_flag("--check", check,
                "validate the config, try every socket option on a scratch socket, and exit: "
@@ -63,6 +90,8 @@ int cli_main(int argc, char** argv) {
   cli.add_flag("--print-config", print_config,
                "print the effective config (every default filled in) as TOML and exit");
   cli.add_flag("--version", version, "print the version and exit");
+  // Internal: set by a reload on the process it starts (the socket to the previous process).
+  cli.add_option("--handover-fd", handover_fd)->group("");
   try {
     cli.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -84,13 +113,23 @@ int cli_main(int argc, char** argv) {
                  config->gateways.size(), config->upstreams.size());
     return 0;
   }
+  if (handover_fd >= 0) {
+    // systemd's watchdog variables name the process it started; this one takes its place
+    // (the previous process made it the unit's MAINPID), so it must ping too.
+    if (std::getenv("WATCHDOG_USEC") != nullptr) {
+      ::setenv("WATCHDOG_PID", std::to_string(::getpid()).c_str(), 1);
+    }
+  }
   auto config = load_and_check(config_path, /*kernel_trial=*/false);
-  if (!config) return kExitConfigInvalid;
+  if (!config) {
+    if (handover_fd >= 0) handover::report_failure(handover_fd);
+    return kExitConfigInvalid;
+  }
   if (print_config) {
     std::fputs(config::to_toml(*config).c_str(), stdout);
     return 0;
   }
-  return run_server(*config);
+  return run_server(*config, process_info(argc, argv, config_path, handover_fd));
 }
 
 }  // namespace ringway::app

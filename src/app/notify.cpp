@@ -14,6 +14,14 @@ void stopping() {
   sd_notify(0, "STOPPING=1");
 }
 
+void reloading() {
+  sd_notify(0, "RELOADING=1");
+}
+void main_pid(int pid) {
+  const std::string message = "MAINPID=" + std::to_string(pid);
+  sd_notify(0, message.c_str());
+}
+
 void status(std::string_view text) {
   std::string message = "STATUS=";
   message += text;

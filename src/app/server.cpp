@@ -6,6 +6,7 @@
 
 #include <signal.h>
 #include <sys/resource.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <chrono>
@@ -17,6 +18,7 @@
 #include "ringway/app/access_log.hpp"
 #include "ringway/app/admin.hpp"
 #include "ringway/app/notify.hpp"
+#include "ringway/app/restart.hpp"
 #include "ringway/core/log.hpp"
 #include "ringway/engine/engine.hpp"
 #include "ringway/net/address.hpp"
@@ -91,7 +93,7 @@ log::Level to_log_level(config::LogLevel level) {
 
 }  // namespace
 
-int run_server(const config::Config& config) {
+int run_server(const config::Config& config, const handover::ProcessInfo& self) {
   log::set_min_level(to_log_level(config.settings.log_level));
   // Blocked before any thread exists, so every thread (workers, admin) inherits the mask and
   // the signals are taken only here, by sigtimedwait. SIGPIPE is blocked too: sends use
@@ -122,8 +124,22 @@ int run_server(const config::Config& config) {
   std::unique_ptr<AccessLog> access_log = std::move(opened.value());
   std::unique_ptr<engine::Engine> engine = std::move(created.value());
   if (!access_log->empty()) engine->set_session_sink(access_log->sink());
+  const auto watchdog = notify::watchdog_interval();
+  if (watchdog) {
+    // A worker waits at most a third of the ping interval, so even an idle one turns its
+    // loop (and stamps its heartbeat) about three times between two pings.
+    engine->set_max_wait(std::chrono::duration_cast<std::chrono::milliseconds>(*watchdog / 3));
+  }
+  // A restart under systemd: what the previous process left in the fd store.
+  std::optional<restart::Stored> stored = restart::take_stored();
+  if (self.handover_fd >= 0) {
+    engine->set_inherited_listeners(handover::receive_listeners(self.handover_fd));
+  } else if (stored) {
+    engine->set_inherited_listeners(std::move(stored->listeners));
+  }
   if (auto started = engine->start(); !started) {
     log::error("{}", started.error().message);
+    if (self.handover_fd >= 0) handover::report_failure(self.handover_fd);
     return kExitStartFailure;
   }
   for (const auto& gw : config.gateways) {
@@ -147,12 +163,23 @@ int run_server(const config::Config& config) {
     admin = std::move(started.value());
     log::info("admin listening on {}", admin->address().to_string());
   }
+  if (self.handover_fd >= 0) {
+    const size_t n = handover::take_over_sessions(self.handover_fd, *engine);
+    ::close(self.handover_fd);
+    log::info("took over {} sessions from the previous process", n);
+  }
+  if (stored) {
+    const size_t n = stored->sessions.size();
+    engine->import_sessions(std::move(stored->sessions));
+    engine->retire_listeners();
+    restart::forget_stored(*stored);
+    log::info("restart: resumed {} sessions from the fd store", n);
+  }
   log::info("ready");
   notify::ready();
 
   // The main thread's loop: signals, plus a status line and watchdog ping about once a second
   // (more often while draining, so the exit follows the last session promptly).
-  const auto watchdog = notify::watchdog_interval();
   std::chrono::milliseconds period(1000);
   if (watchdog) {
     period = std::min(period, std::chrono::duration_cast<std::chrono::milliseconds>(*watchdog));
@@ -164,7 +191,15 @@ int run_server(const config::Config& config) {
     if (now - last_status >= period) {
       last_status = now;
       notify::status(status_line(engine->stats()));
-      if (watchdog) notify::watchdog_ping();
+      // Pinged only when every worker's loop turned within the interval: a wedged worker
+      // stops the pings and systemd restarts the service.
+      if (watchdog &&
+          engine->workers_alive(std::chrono::duration_cast<std::chrono::milliseconds>(*watchdog))) {
+        notify::watchdog_ping();
+      } else if (watchdog) {
+        log::error("a worker's loop has not turned for {} ms: watchdog ping withheld",
+                   std::chrono::duration_cast<std::chrono::milliseconds>(*watchdog).count());
+      }
     }
     const auto wait = draining ? std::chrono::milliseconds(50) : period;
     timespec ts{static_cast<time_t>(wait.count() / 1000),
@@ -172,10 +207,28 @@ int run_server(const config::Config& config) {
     const int sig = sigtimedwait(&signals, nullptr, &ts);
     if (sig < 0) continue;  // EAGAIN (timeout) or EINTR
     if (sig == SIGHUP) {
-      log::notice("SIGHUP ignored: reloading the config is not supported; restart instead");
+      if (draining) {
+        log::notice("SIGHUP ignored: draining");
+        continue;
+      }
+      bool drain_on_failure = false;
+      if (handover::reload(self, config, *engine, &drain_on_failure)) {
+        // Everything moved: what is left here (sessions that were already closing) ends now.
+        if (admin) admin->set_draining();
+        engine->stop_now();
+        break;
+      }
+      if (drain_on_failure) {
+        draining = true;
+        if (admin) admin->set_draining();
+        engine->begin_drain(std::chrono::steady_clock::now() + config.settings.drain_timeout);
+      }
       continue;
     }
     if (sig == SIGPIPE) continue;
+    // restart::store_for_restart (systemctl restart through the fd store) is not called yet:
+    // in the real-systemd test the state memfd stored last never reached the next process, so
+    // its sessions would be reset; draining keeps them. See README "Changing the config".
     if (!draining) {
       draining = true;
       notify::stopping();

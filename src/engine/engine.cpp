@@ -42,9 +42,78 @@ class EngineImpl final : public Engine {
   ~EngineImpl() override {
     if (!stopped()) stop_now();
     join();
+    for (auto& r : late_handovers_) {
+      std::lock_guard lock(r->mu);
+      close_fds(r->sessions);
+    }
+    for (auto& il : inherited_) {
+      if (il.fd >= 0) ::close(il.fd);
+    }
   }
 
   void set_session_sink(SessionSink sink) override { shared_->sink = std::move(sink); }
+  void set_inherited_listeners(std::vector<InheritedListener> listeners) override {
+    inherited_ = std::move(listeners);
+  }
+  void set_max_wait(std::chrono::milliseconds max_wait) override {
+    shared_->max_wait_ms = std::max<int64_t>(1, max_wait.count());
+  }
+  bool workers_alive(std::chrono::milliseconds within) const override {
+    const int64_t now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                            std::chrono::steady_clock::now().time_since_epoch())
+                            .count();
+    for (const auto& w : workers_) {
+      if (w->exited() || now - w->heartbeat_ms() > within.count()) return false;
+    }
+    return true;
+  }
+
+  std::vector<SessionExport> hand_over(std::chrono::milliseconds timeout) override {
+    auto request = std::make_shared<HandoverRequest>();
+    request->remaining = workers_.size();
+    for (auto& w : workers_) {
+      Command c{Command::Kind::HandOver, {}, {}};
+      c.handover = request;
+      w->post(std::move(c));
+    }
+    std::unique_lock lock(request->mu);
+    if (!request->cv.wait_for(lock, timeout, [&] { return request->remaining == 0; })) {
+      log::warning(
+          "handover: {} workers did not finish exporting in {} ms; what they still "
+          "hold stays here",
+          request->remaining, timeout.count());
+    }
+    // A worker that answers after the timeout (wedged for a second) appends to the request
+    // later; the request is kept so those records, and their fds, are closed at exit.
+    std::vector<SessionExport> out;
+    out.swap(request->sessions);
+    late_handovers_.push_back(request);
+    return out;
+  }
+
+  void import_sessions(std::vector<SessionExport> sessions) override {
+    const size_t n = workers_.size();
+    if (n == 0) {
+      close_fds(sessions);
+      return;
+    }
+    std::vector<std::shared_ptr<std::vector<SessionExport>>> per(n);
+    for (auto& p : per)
+      p = std::make_shared<std::vector<SessionExport>>();
+    for (auto& e : sessions)
+      per[e.worker % n]->push_back(std::move(e));
+    for (size_t w = 0; w < n; ++w) {
+      if (per[w]->empty()) continue;
+      Command c{Command::Kind::Import, {}, {}};
+      c.imports = per[w];
+      workers_[w]->post(std::move(c));
+    }
+  }
+
+  void retire_listeners() override {
+    for (auto& w : workers_)
+      w->post(Command{Command::Kind::Retire, {}, {}});
+  }
 
   Result<void> start() override {
     if (!workers_.empty()) return Error{EALREADY, "engine already started"};
@@ -60,7 +129,35 @@ class EngineImpl final : public Engine {
       const auto& gw = config_.gateways[g];
       const auto options = net::listener_options(gw);
       uint16_t port = gw.bind_port;
+      // Sockets of the previous process: the same key is taken as is (nothing is refused
+      // meanwhile: it is the same socket); the same address with other options is replaced
+      // beside it, on the port it has, and retired later.
+      const std::string key = listener_key(gw);
+      const std::string address_key = listener_address_key(gw);
+      std::vector<InheritedListener> same;
+      for (auto& il : inherited_) {
+        if (il.fd < 0) continue;
+        if (il.key == key) {
+          same.push_back(il);
+          il.fd = -1;
+        } else if (il.key.rfind(address_key, 0) == 0 && port == 0) {
+          port = il.address.port();
+        }
+      }
+      if (!same.empty()) port = same.front().address.port();
       for (uint32_t w = 0; w < n; ++w) {
+        if (!same.empty()) {
+          // LISTENING-state options are the only ones that can change on a live socket.
+          InheritedListener il = same.back();
+          same.pop_back();
+          if (auto r = net::apply_socket_options(il.fd, options, config::SocketState::Listening);
+              !r) {
+            log::warning("gateway {}: {}", gw.id(), r.error().message);
+          }
+          specs[w].push_back(Worker::ListenerSpec{g, il.fd, il.address, false});
+          listeners_.push_back(ListenerInfo{gw.id(), w, il.address, il.fd});
+          continue;
+        }
         auto addr = net::SocketAddress::parse(gw.bind_address, port);
         if (!addr) {
           close_all();
@@ -81,10 +178,37 @@ class EngineImpl final : public Engine {
           log::info("gateway {}: bindPort 0, the kernel chose port {} (shared by {} workers)",
                     gw.id(), port, n);
         }
-        specs[w].push_back(Worker::ListenerSpec{g, *fd, actual});
-        listeners_.push_back(ListenerInfo{gw.id(), w, actual});
+        specs[w].push_back(Worker::ListenerSpec{g, *fd, actual, false});
+        listeners_.push_back(ListenerInfo{gw.id(), w, actual, *fd});
+      }
+      // More old sockets than workers: the extra ones are shared out too (never closed, which
+      // would reset what waits in their queues).
+      for (uint32_t i = 0; !same.empty(); ++i) {
+        specs[i % n].push_back(Worker::ListenerSpec{g, same.back().fd, same.back().address, false});
+        listeners_.push_back(ListenerInfo{gw.id(), i % n, same.back().address, same.back().fd});
+        same.pop_back();
       }
     }
+    // What no gateway took: options or address changed, or the gateway is gone. Each keeps
+    // accepting (for the gateway of that name, if it still exists) until retire_listeners().
+    uint32_t next = 0;
+    for (auto& il : inherited_) {
+      if (il.fd < 0) continue;
+      uint32_t g = 0;
+      while (g < config_.gateways.size() && shared_->gateway_ids[g] != il.gateway)
+        ++g;
+      if (g == config_.gateways.size()) {
+        log::notice("listener {} of gateway {} (no longer configured) closed",
+                    il.address.to_string(), il.gateway);
+        ::close(il.fd);
+        il.fd = -1;
+        continue;
+      }
+      // Not listed in listeners_: it is never handed on (it is closed soon) nor logged.
+      specs[next++ % n].push_back(Worker::ListenerSpec{g, il.fd, il.address, true});
+      il.fd = -1;
+    }
+    inherited_.clear();
     for (uint32_t w = 0; w < n; ++w) {
       workers_.push_back(
           std::make_unique<Worker>(*shared_, w, cpus_[w % cpus_.size()], std::move(specs[w])));
@@ -192,6 +316,9 @@ class EngineImpl final : public Engine {
   std::vector<int> cpus_;
   std::vector<std::unique_ptr<Worker>> workers_;
   std::vector<ListenerInfo> listeners_;
+  std::vector<InheritedListener> inherited_;
+  // Hand-over requests answered late stay alive so a worker can still append to them.
+  std::vector<std::shared_ptr<HandoverRequest>> late_handovers_;
 };
 
 }  // namespace

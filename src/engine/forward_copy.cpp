@@ -182,6 +182,29 @@ void Worker::start_send(uint32_t slot, Dir d) {
   ++s.inflight;
 }
 
+// Releases the `sent` bytes a send completion reports: whole buffers go back to the pool, and
+// a short send leaves the rest at the head (head_offset) for the next send.
+void Worker::release_sent(Session& s, Dir d, uint32_t sent) {
+  Direction& dd = s.dir(d);
+  uint32_t left = sent;
+  while (left > 0 && dd.queued_count > 0) {
+    const uint32_t avail = queues_->len(dd.head) - dd.head_offset;
+    if (left >= avail) {
+      left -= avail;
+      pool_->recycle(queues_->pop(dd));
+      if (dd.queued_count == 0) --holders_;
+    } else {
+      dd.head_offset += left;
+      dd.queued_bytes -= left;
+      left = 0;
+    }
+  }
+  dd.bytes_sent += sent;
+  if (d == Dir::UpToDown) {
+    gateway_stats_[s.gateway].add(GatewayStat::downstream_bytes_sent_total, sent);
+  }
+}
+
 void Worker::on_send(uint32_t slot, Dir d, int res) {
   Session& s = sessions_.at(slot);
   Direction& dd = s.dir(d);
@@ -200,25 +223,8 @@ void Worker::on_send(uint32_t slot, Dir d, int res) {
     on_side_error(slot, d == Dir::UpToDown, res < 0 ? -res : EPIPE);
     return;
   }
-  // Release what went out; a short send leaves the rest at the head for the next send.
-  auto left = static_cast<uint32_t>(res);
-  while (left > 0 && dd.queued_count > 0) {
-    const uint32_t avail = queues_->len(dd.head) - dd.head_offset;
-    if (left >= avail) {
-      left -= avail;
-      pool_->recycle(queues_->pop(dd));
-      if (dd.queued_count == 0) --holders_;
-    } else {
-      dd.head_offset += left;
-      dd.queued_bytes -= left;
-      left = 0;
-    }
-  }
-  dd.bytes_sent += static_cast<uint64_t>(res);
+  release_sent(s, d, static_cast<uint32_t>(res));
   s.last_activity_ms = now_ms_;
-  if (d == Dir::UpToDown) {
-    gateway_stats_[s.gateway].add(GatewayStat::downstream_bytes_sent_total, res);
-  }
   start_send(slot, d);
   if (s.state != SessionState::Established) return;
   if (dd.splice_wanted) {

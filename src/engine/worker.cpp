@@ -59,6 +59,7 @@ Worker::Worker(const EngineShared& shared, uint32_t index, int cpu,
     l.gateway = spec.gateway;
     l.fd = spec.fd;
     l.address = spec.address;
+    l.retiring = spec.retiring;
     listeners_.push_back(l);
   }
   const auto& config = *shared_.config;
@@ -102,6 +103,13 @@ void Worker::post(Command command) {
         --command.sockets->remaining;
         command.sockets->cv.notify_all();
       }
+      if (command.kind == Command::Kind::HandOver) {
+        std::lock_guard rl(command.handover->mu);
+        --command.handover->remaining;
+        command.handover->cv.notify_all();
+      }
+      // An Import that finds the worker gone closes its fds: nobody else can take them now.
+      if (command.kind == Command::Kind::Import) close_fds(*command.imports);
       return;
     }
     mailbox_.push_back(std::move(command));
@@ -182,6 +190,7 @@ Result<void> Worker::setup() {
     wake_fd_ = efd;
   }
   update_clock();
+  heartbeat_ms_.store(now_ms_, std::memory_order_relaxed);  // alive from the start
   timers_ = TimerWheel(static_cast<TimerWheel::Tick>(now_ms_ / kTickMs));
   arm_wake();
   for (uint32_t i = 0; i < listeners_.size(); ++i)
@@ -214,6 +223,7 @@ bool Worker::finished() const {
 void Worker::loop() {
   while (!finished()) {
     update_clock();
+    heartbeat_ms_.store(now_ms_, std::memory_order_relaxed);
     run_timers();
     rearm_starved();
     relieve_starvation();
@@ -231,6 +241,11 @@ void Worker::loop() {
       ts.tv_sec = wait_ms / 1000;
       ts.tv_nsec = (wait_ms % 1000) * 1000000;
       timeout = &ts;
+    } else if (shared_.max_wait_ms > 0) {
+      // The watchdog is on: an idle worker must still turn to stamp its heartbeat.
+      ts.tv_sec = shared_.max_wait_ms / 1000;
+      ts.tv_nsec = (shared_.max_wait_ms % 1000) * 1000000;
+      timeout = &ts;
     }
     const int ret = ring_->submit_and_wait(timeout);
     if (ret < 0 && ret != -ETIME && ret != -EINTR && ret != -EBUSY && ret != -EAGAIN) {
@@ -247,6 +262,7 @@ void Worker::loop() {
     // One CQ head update for the whole batch (a release store the kernel reads).
     io_uring_cq_advance(ring_->get(), seen);
     worker_stats_.set(WorkerStat::cq_overflow_total, ring_->cq_overflow());
+    if (handover_) maybe_deliver_handover();
   }
 }
 
@@ -287,6 +303,10 @@ void Worker::dispatch(const io_uring_cqe* cqe) {
       pool_->on_recv_done(took);
       if (took) pool_->recycle(static_cast<uint16_t>(flags >> IORING_CQE_BUFFER_SHIFT));
     }
+    return;
+  }
+  if (sessions_.at(t.slot).handing_over) {
+    on_handover_completion(t.slot, t.op, t.dir, res, flags);
     return;
   }
   switch (t.op) {
@@ -400,6 +420,15 @@ void Worker::handle_commands() {
       case Command::Kind::Sockets:
         answer_sockets(*c.sockets);
         break;
+      case Command::Kind::HandOver:
+        begin_handover(std::move(c.handover));
+        break;
+      case Command::Kind::Import:
+        import_sessions(*c.imports);
+        break;
+      case Command::Kind::Retire:
+        retire_listeners();
+        break;
     }
   }
 }
@@ -412,6 +441,12 @@ void Worker::close_mailbox() {
     left.swap(mailbox_);
   }
   for (auto& c : left) {
+    if (c.kind == Command::Kind::Import) close_fds(*c.imports);
+    if (c.kind == Command::Kind::HandOver) {
+      std::lock_guard rl(c.handover->mu);
+      --c.handover->remaining;
+      c.handover->cv.notify_all();
+    }
     if (c.kind != Command::Kind::Sockets) continue;
     std::lock_guard rl(c.sockets->mu);
     --c.sockets->remaining;
@@ -513,6 +548,8 @@ void Worker::on_accept(uint32_t li, int res, uint32_t flags) {
   if (res >= 0) {
     if (stopping_) {
       ::close(res);
+    } else if (handing_over_) {
+      export_fresh(l.gateway, res);  // accepted while the cancel was on its way
     } else {
       on_new_connection(l.gateway, res);
     }
@@ -538,11 +575,16 @@ void Worker::on_accept(uint32_t li, int res, uint32_t flags) {
 void Worker::settle_listener(uint32_t li) {
   Listener& l = listeners_[li];
   if (l.fd < 0 || l.armed || l.cancelling || l.paused) return;
-  if (draining_) {
-    // No op references the fd any more, so closing it cannot race an accept. Connections the
-    // kernel already completed wait in the accept queue, and close() would reset them: take
-    // them first and serve them like any other session of the drain.
-    accept_queued(li);
+  if (l.retire_now) {
+    retire_listener(li);
+    return;
+  }
+  if (draining_ || handing_over_) {
+    // No op references the fd any more, so closing it cannot race an accept. At a drain,
+    // connections the kernel already completed wait in the accept queue, and close() would
+    // reset them: take them first and serve them like any other session of the drain. At a
+    // handover the new process holds the same listen socket, so its queue is not ours to take.
+    if (draining_ && !handing_over_) accept_queued(li);
     ::close(l.fd);
     l.fd = -1;
     return;
@@ -583,6 +625,20 @@ void Worker::accept_queued(uint32_t li) {
   }
 }
 
+// Every listener stops accepting: its back-off is cut short, its accept cancelled, and
+// settle_listener() closes it once nothing is in flight on it (draining_ or handing_over_ set).
+void Worker::stop_accepting() {
+  for (uint32_t i = 0; i < listeners_.size(); ++i) {
+    Listener& l = listeners_[i];
+    if (l.paused) {
+      timers_.cancel(l.resume_timer);
+      l.paused = false;
+    }
+    if (l.armed && !l.cancelling) cancel_accept(i);
+    settle_listener(i);
+  }
+}
+
 void Worker::begin_drain(std::chrono::steady_clock::time_point deadline) {
   const bool first = !draining_;
   draining_ = true;
@@ -591,15 +647,7 @@ void Worker::begin_drain(std::chrono::steady_clock::time_point deadline) {
                         .count();
   drain_deadline_ms_ = std::min(drain_deadline_ms_, now_ms_ + std::max<int64_t>(0, left));
   if (first) {
-    for (uint32_t i = 0; i < listeners_.size(); ++i) {
-      Listener& l = listeners_[i];
-      if (l.paused) {
-        timers_.cancel(l.resume_timer);
-        l.paused = false;
-      }
-      if (l.armed && !l.cancelling) cancel_accept(i);
-      settle_listener(i);
-    }
+    stop_accepting();
     log::debug("worker {}: draining, {} sessions open", index_, sessions_.live());
   }
   if (left <= 0) {

@@ -19,12 +19,14 @@
 #include <optional>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "ringway/config/model.hpp"
 #include "ringway/engine/balancer.hpp"
 #include "ringway/engine/buffer_pool.hpp"
 #include "ringway/engine/engine.hpp"
+#include "ringway/engine/handover.hpp"
 #include "ringway/engine/pipe_pool.hpp"
 #include "ringway/engine/ring.hpp"
 #include "ringway/engine/session.hpp"
@@ -52,6 +54,9 @@ struct EngineShared {
   // the same scenarios in each mode); unset = the config decides.
   std::optional<config::SpliceMode> forced_splice_mode;
   SessionSink sink;
+  // When > 0, a worker never waits for completions longer than this (ms), so an idle worker
+  // still turns its loop and stamps its heartbeat for the systemd watchdog.
+  int64_t max_wait_ms = 0;
 };
 
 // A /sockets request shared by the workers that answer it.
@@ -64,10 +69,29 @@ struct SocketsRequest {
   std::vector<std::string> sessions;
 };
 
+// A hand-over request shared by the workers that answer it (handover.cpp).
+struct HandoverRequest {
+  std::mutex mu;
+  std::condition_variable cv;
+  size_t remaining = 0;
+  std::vector<SessionExport> sessions;
+};
+
 struct Command {
-  enum class Kind : uint8_t { Drain, StopNow, Sockets } kind = Kind::Drain;
+  // HandOver: stop accepting, bring every session to a quiet point and export it.
+  // Import: take over `imports` as sessions. Retire: drain and close retiring listeners.
+  enum class Kind : uint8_t {
+    Drain,
+    StopNow,
+    Sockets,
+    HandOver,
+    Import,
+    Retire
+  } kind = Kind::Drain;
   std::chrono::steady_clock::time_point deadline{};
   std::shared_ptr<SocketsRequest> sockets;
+  std::shared_ptr<HandoverRequest> handover;
+  std::shared_ptr<std::vector<SessionExport>> imports;
 };
 
 // Errors that say "a limit was hit" (descriptors, file table, memory): retrying at once would
@@ -82,6 +106,9 @@ class Worker {
     uint32_t gateway = 0;
     int fd = -1;  // owned by the worker from construction on
     net::SocketAddress address;
+    // Inherited from the previous process with options that no longer match the config: it
+    // accepts until Retire, then takes what is queued and closes (handover.cpp).
+    bool retiring = false;
   };
 
   Worker(const EngineShared& shared, uint32_t index, int cpu, std::vector<ListenerSpec> listeners);
@@ -99,6 +126,8 @@ class Worker {
   const GatewayStats& gateway_stats(size_t i) const { return gateway_stats_[i]; }
   const UpstreamStats& upstream_stats(size_t i) const { return upstream_stats_[i]; }
   const WorkerStats& worker_stats() const { return worker_stats_; }
+  // Steady-clock ms of the loop's last turn (the watchdog's proof of life).
+  int64_t heartbeat_ms() const { return heartbeat_ms_.load(std::memory_order_relaxed); }
 
  private:
   struct Listener {
@@ -109,6 +138,8 @@ class Worker {
     bool cancelling = false;  // its cancel is in flight
     bool paused = false;      // back-off timer pending
     bool pause_wanted = false;
+    bool retiring = false;    // see ListenerSpec::retiring
+    bool retire_now = false;  // Retire received: drain the queue and close once settled
     TimerId resume_timer;
   };
   // Until this worker-clock time, listeners accept one connection at a time (no multishot): a
@@ -139,6 +170,7 @@ class Worker {
   void log_accept_limit(int error, const char* what);
   void wait_for_descriptor(uint32_t slot, int error);
   void begin_drain(std::chrono::steady_clock::time_point deadline);
+  void stop_accepting();
   void accept_queued(uint32_t li);
   void retry_worker_ops();
   void force_close_all();
@@ -157,6 +189,8 @@ class Worker {
   void on_side_error(uint32_t slot, bool downstream_side, int error);
   void abort_session(uint32_t slot, EndReason reason, bool rst_downstream, bool rst_upstream);
   void maybe_finish(uint32_t slot);
+  // Whether any op is in flight on the downstream / upstream socket (what a cancel must cover).
+  static std::pair<bool, bool> busy_sockets(const Session& s);
   void finish(uint32_t slot);
   void rearm_starved();
   uint32_t hold_limit(const Direction& dd) const;
@@ -166,6 +200,18 @@ class Worker {
   void on_idle_timer(uint32_t slot, uint16_t generation);
   void emit_record(uint32_t slot, Session& s);
 
+  // handover.cpp
+  void begin_handover(std::shared_ptr<HandoverRequest> request);
+  void quiesce(uint32_t slot);
+  void on_handover_completion(uint32_t slot, Op op, Dir d, int res, uint32_t flags);
+  void export_session(uint32_t slot);
+  void export_fresh(uint32_t gateway, int fd);
+  void maybe_deliver_handover();
+  void import_sessions(std::vector<SessionExport>& imports);
+  void import_established(SessionExport& e);
+  void retire_listeners();
+  void retire_listener(uint32_t li);
+
   // forward_copy.cpp: one direction through the buffer pool
   void arm_recv(uint32_t slot, Dir d);
   void arm_watch(uint32_t slot, Dir d);
@@ -173,6 +219,7 @@ class Worker {
   void on_recv(uint32_t slot, Dir d, int res, uint32_t flags);
   void start_send(uint32_t slot, Dir d);
   void on_send(uint32_t slot, Dir d, int res);
+  void release_sent(Session& s, Dir d, uint32_t sent);
 
   // forward_splice.cpp: one direction through a pipe
   bool start_splice(uint32_t slot, Dir d);  // false: no pipe, the caller keeps copying
@@ -223,6 +270,11 @@ class Worker {
   bool wake_armed_ = false;
   bool draining_ = false;
   bool stopping_ = false;
+  bool handing_over_ = false;                  // HandOver received: no more accepting
+  uint32_t quiescing_ = 0;                     // sessions waiting for their quiet point
+  std::shared_ptr<HandoverRequest> handover_;  // answered once quiescing_ reaches 0
+  std::vector<SessionExport> exported_;
+  std::atomic<int64_t> heartbeat_ms_{0};
   int64_t now_ms_ = 0;
   int64_t last_limit_log_ms_[3] = {-1000000, -1000000, -1000000};
 

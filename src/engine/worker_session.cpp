@@ -330,14 +330,7 @@ void Worker::abort_session(uint32_t slot, EndReason reason, bool rst_downstream,
   // close() does not cancel io_uring ops (they hold their own file reference), so every op
   // still pending on either fd is cancelled; the fds are closed in finish(), after the last
   // completion.
-  const Direction& down_up = s.dirs[index_of(Dir::DownToUp)];
-  const Direction& up_down = s.dirs[index_of(Dir::UpToDown)];
-  const bool downstream_busy = down_up.recv_armed || down_up.watch_armed ||
-                               down_up.src_poll_armed || up_down.send_inflight ||
-                               up_down.dst_poll_armed;
-  const bool upstream_busy = up_down.recv_armed || up_down.watch_armed || up_down.src_poll_armed ||
-                             down_up.send_inflight || down_up.dst_poll_armed ||
-                             s.connect_pending > 0;
+  const auto [downstream_busy, upstream_busy] = busy_sockets(s);
   for (const auto& [busy, fd] :
        {std::pair{downstream_busy, s.downstream_fd}, std::pair{upstream_busy, s.upstream_fd}}) {
     if (!busy || fd < 0) continue;
@@ -352,6 +345,16 @@ void Worker::abort_session(uint32_t slot, EndReason reason, bool rst_downstream,
     ++s.inflight;
   }
   maybe_finish(slot);
+}
+
+std::pair<bool, bool> Worker::busy_sockets(const Session& s) {
+  const Direction& down_up = s.dirs[index_of(Dir::DownToUp)];
+  const Direction& up_down = s.dirs[index_of(Dir::UpToDown)];
+  const bool downstream = down_up.recv_armed || down_up.watch_armed || down_up.src_poll_armed ||
+                          up_down.send_inflight || up_down.dst_poll_armed;
+  const bool upstream = up_down.recv_armed || up_down.watch_armed || up_down.src_poll_armed ||
+                        down_up.send_inflight || down_up.dst_poll_armed || s.connect_pending > 0;
+  return {downstream, upstream};
 }
 
 void Worker::maybe_finish(uint32_t slot) {

@@ -1,12 +1,16 @@
 // systemd readiness without systemd: the test binds the unix datagram socket that
 // NOTIFY_SOCKET names, as systemd does for Type=notify, and checks the protocol's promises:
 // READY=1 only once the gateway accepts (a connect made the moment it arrives is forwarded),
-// STATUS= lines while running, STOPPING=1 at SIGTERM, and exit 0 after the drain.
+// STATUS= lines while running, STOPPING=1 at SIGTERM, and exit 0 after the drain; watchdog
+// pings from an idle daemon (every worker's loop turns); and the reload's hand-over of the
+// main process (RELOADING=1, MAINPID=<new>, READY=1 from the new process).
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 
 #include <cstring>
 
@@ -92,8 +96,14 @@ class NotifyServiceTest : public DaemonTest {
  protected:
   void TearDown() override {
     unsetenv("NOTIFY_SOCKET");
+    unsetenv("WATCHDOG_USEC");
+    if (successor_ > 0) {
+      ::kill(successor_, SIGKILL);  // the reload test's new process, by its pid
+      ::waitpid(successor_, nullptr, 0);
+    }
     DaemonTest::TearDown();
   }
+  pid_t successor_ = -1;
   PeerHost upstream_;
 };
 
@@ -146,6 +156,65 @@ TEST_F(NotifyServiceTest, ReadyMeansAcceptingThenStatusThenStoppingAndCleanExit)
                                 << ")";
   EXPECT_EQ(*code, 0);
   EXPECT_NE(proxy_->stderr_text().find("stopped: sessions force-closed 0"), std::string::npos);
+}
+
+// WatchdogSec=: pings come only when every worker's loop has turned within the interval. An
+// idle daemon (no connection at all) must still ping: the workers' waits are bounded.
+TEST_F(NotifyServiceTest, WatchdogPingsWhileIdle) {
+  NotifySocket notify(dir_.path() + "/notify.sock");
+  ASSERT_TRUE(notify.ok()) << "cannot bind " << notify.path() << ": " << strerror(errno);
+  const uint16_t up_port = upstream_.listen("127.0.0.1", PeerScript::Echo());
+  ASSERT_EQ(setenv("NOTIFY_SOCKET", notify.path().c_str(), 1), 0);
+  ASSERT_EQ(setenv("WATCHDOG_USEC", "600000", 1), 0);  // ping every 300 ms
+  proxy_ = std::make_unique<RingwayProcess>();
+  ASSERT_TRUE(proxy_->start(fill(kConfig, {{"port", std::to_string(up_port)}}))) << proxy_->error();
+  std::vector<std::string> seen;
+  ASSERT_TRUE(notify.wait_for("READY=1", scaled(Millis(10000)), seen)) << joined(seen);
+  const auto start = Clock::now();
+  int pings = 0;
+  while (Clock::now() - start < Millis(3000)) {
+    std::vector<std::string> got;
+    if (notify.wait_for("WATCHDOG=1", Millis(1000), got)) ++pings;
+  }
+  std::printf("[ measured ] watchdog_pings_in_3s = %d\n", pings);
+  EXPECT_GE(pings, 6);
+  EXPECT_EQ(proxy_->stderr_text().find("watchdog ping withheld"), std::string::npos);
+  proxy_->signal(SIGTERM);
+  EXPECT_EQ(proxy_->wait_exit(scaled(Millis(8000))), 0);
+}
+
+// A reload under Type=notify: the old process announces RELOADING=1 and names the new one as
+// MAINPID, the new one sends READY=1 once it accepts, and the old one exits 0.
+TEST_F(NotifyServiceTest, ReloadMakesTheNewProcessMain) {
+  ::prctl(PR_SET_CHILD_SUBREAPER, 1);  // the new process is re-parented to this test
+  NotifySocket notify(dir_.path() + "/notify.sock");
+  ASSERT_TRUE(notify.ok()) << "cannot bind " << notify.path() << ": " << strerror(errno);
+  const uint16_t up_port = upstream_.listen("127.0.0.1", PeerScript::Echo());
+  ASSERT_EQ(setenv("NOTIFY_SOCKET", notify.path().c_str(), 1), 0);
+  proxy_ = std::make_unique<RingwayProcess>();
+  ASSERT_TRUE(proxy_->start(fill(kConfig, {{"port", std::to_string(up_port)}}))) << proxy_->error();
+  std::vector<std::string> seen;
+  ASSERT_TRUE(notify.wait_for("READY=1", scaled(Millis(10000)), seen)) << joined(seen);
+  ASSERT_TRUE(proxy_->wait_ready(scaled(Millis(1000))));
+  const Endpoint gw = proxy_->gateway("default.tcp");
+  Fd session = connect_tcp(gw, scaled(Millis(2000)));
+  ASSERT_TRUE(session.valid());
+
+  seen.clear();
+  proxy_->signal(SIGHUP);
+  ASSERT_TRUE(notify.wait_for("RELOADING=1", scaled(Millis(5000)), seen)) << joined(seen);
+  ASSERT_TRUE(notify.wait_for("MAINPID=", scaled(Millis(20000)), seen)) << joined(seen);
+  const std::string& last = seen.back();
+  successor_ = static_cast<pid_t>(std::stol(last.substr(last.find("MAINPID=") + 8)));
+  EXPECT_NE(successor_, proxy_->pid());
+  ASSERT_TRUE(notify.wait_for("READY=1", scaled(Millis(5000)), seen)) << joined(seen);
+  EXPECT_EQ(proxy_->wait_exit(scaled(Millis(5000))), 0);
+  // The session opened before the reload is forwarded by the new process.
+  const std::string ping = "moved";
+  ASSERT_TRUE(write_all(session.get(), ping.data(), ping.size(), scaled(Millis(2000))));
+  std::string echoed;
+  ASSERT_TRUE(read_exact(session.get(), echoed, ping.size(), scaled(Millis(5000))));
+  EXPECT_EQ(echoed, ping);
 }
 
 }  // namespace

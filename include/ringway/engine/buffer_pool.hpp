@@ -63,6 +63,14 @@ class BufferPool {
     stack_.push_back(bid);
     top_up();
   }
+  // A free buffer for bytes that did not come from a recv (pending bytes of a session taken
+  // over at a handover), or -1 when none is free outside the ring. Give it back with recycle().
+  int32_t take() {
+    if (stack_.empty()) return -1;
+    const uint16_t bid = stack_.back();
+    stack_.pop_back();
+    return bid;
+  }
   // Publishes buffers added since the last call: one io_uring_buf_ring_advance (a release
   // store of the tail). Called right before every submission.
   void flush() {

@@ -12,6 +12,7 @@
 
 #include "ringway/config/model.hpp"
 #include "ringway/core/result.hpp"
+#include "ringway/engine/handover.hpp"
 #include "ringway/engine/session_record.hpp"
 #include "ringway/engine/stats.hpp"
 #include "ringway/net/address.hpp"
@@ -42,6 +43,7 @@ struct ListenerInfo {
   std::string gateway;  // Gateway::id()
   uint32_t worker = 0;
   net::SocketAddress address;
+  int fd = -1;  // owned by the worker; only for handing the socket to a new process
 };
 
 // Summed over workers.
@@ -77,6 +79,28 @@ class Engine {
   // Receives a record of every finished session (for access logs), on the worker thread that
   // ran it. Call before start(); unset = no records are built.
   virtual void set_session_sink(SessionSink sink) = 0;
+
+  // Listen sockets of the previous process (reload/restart). Call before start(). start()
+  // takes the ones whose listener_key() matches a gateway instead of opening new ones; a
+  // gateway whose options changed gets new sockets on the same port (bindPort 0: the port the
+  // old sockets had), and the old ones keep accepting until retire_listeners().
+  virtual void set_inherited_listeners(std::vector<InheritedListener> listeners) = 0;
+  // Watchdog: bound every worker's wait to `max_wait` so idle workers still turn. Before start().
+  virtual void set_max_wait(std::chrono::milliseconds max_wait) = 0;
+  // True when every worker's loop has turned within `within` (and none has exited).
+  virtual bool workers_alive(std::chrono::milliseconds within) const = 0;
+
+  // Reload/restart, exporting side: every worker stops accepting (its listener fds closed),
+  // brings each live session to a quiet point and exports it. Returns what the workers
+  // exported by `timeout`; the caller owns every fd in the result. Sessions a worker could not
+  // quiesce stay with it (they drain as usual).
+  virtual std::vector<SessionExport> hand_over(std::chrono::milliseconds timeout) = 0;
+  // Importing side (also the exporting side taking its sessions back after a failed handover):
+  // spreads the records over the workers by their exporting worker's index; the workers own
+  // the fds from here on.
+  virtual void import_sessions(std::vector<SessionExport> sessions) = 0;
+  // Drains and closes the inherited listeners start() did not take (their options changed).
+  virtual void retire_listeners() = 0;
 
   virtual const Features& features() const = 0;
   virtual uint32_t worker_count() const = 0;

@@ -91,6 +91,7 @@ struct Session {
   bool nonblocking = false;     // both sockets O_NONBLOCK (set when a direction first splices)
   bool rst_downstream = false;  // close with SO_LINGER{1,0}: the peer sees RST, not FIN
   bool rst_upstream = false;
+  bool handing_over = false;  // being brought to a quiet point for export (handover.cpp)
   EndReason reason = EndReason::Normal;
   int downstream_fd = -1;
   int upstream_fd = -1;
