@@ -35,6 +35,15 @@
 
 namespace ringway::engine {
 
+inline constexpr int64_t kTickMs = 100;            // timer wheel resolution
+inline constexpr int64_t kAcceptPauseMs = 100;     // back-off after EMFILE/ENFILE/ENOBUFS/ENOMEM
+inline constexpr int64_t kSingleAcceptMs = 10000;  // one accept per SQE this long after a shortage
+
+// The first tick at or after `ms`: a timer never fires early.
+inline TimerWheel::Tick tick_at(int64_t ms) {
+  return static_cast<TimerWheel::Tick>((ms + kTickMs - 1) / kTickMs);
+}
+
 // Read-only after start: what every worker needs to know about the config.
 struct EngineShared {
   const config::Config* config = nullptr;
