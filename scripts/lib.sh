@@ -6,9 +6,9 @@ RINGWAY_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 # What building and testing need, as Debian 12 package names.
 RINGWAY_BUILD_PACKAGES=(g++ meson ninja-build pkg-config cmake liburing-dev libtomlplusplus-dev
   libmimalloc-dev libcli11-dev libfmt-dev libsystemd-dev libcpp-httplib-dev libgtest-dev
-  libgmock-dev libbenchmark-dev)
+  libgmock-dev libbenchmark-dev libyaml-cpp-dev)
 RINGWAY_TEST_PACKAGES=(clang-14 libclang-rt-14-dev iproute2 procps strace jq systemd
-  systemd-container dbus)
+  systemd-container dbus haproxy openssl)
 RINGWAY_RUN_PACKAGES=(netcat-openbsd curl)
 
 say() { printf '==> %s\n' "$*" >&2; }

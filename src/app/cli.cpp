@@ -9,9 +9,13 @@
 #include <climits>
 #include <cstdio>
 #include <cstdlib>
+#include <fstream>
+#include <iterator>
 #include <string>
+#include <vector>
 
 #include "ringway/app/server.hpp"
+#include "ringway/config/import_gloo.hpp"
 #include "ringway/config/loader.hpp"
 #include "ringway/core/log.hpp"
 #include "ringway/net/check.hpp"
@@ -72,6 +76,32 @@ handover::ProcessInfo process_info(int argc, char** argv, const std::string& con
   return info;
 }
 
+// `ringway import-gloo FILE...`: the TOML on stdout, errors on stderr.
+int import_gloo_main(const std::vector<std::string>& paths) {
+  std::vector<config::ImportSource> sources;
+  for (const auto& path : paths) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) {
+      std::fprintf(stderr, "%s: cannot open for reading\n", path.c_str());
+      return kExitNoInput;
+    }
+    sources.push_back({path, std::string((std::istreambuf_iterator<char>(in)),
+                                         std::istreambuf_iterator<char>())});
+  }
+  const config::ImportResult result = config::import_gloo(sources);
+  for (const auto& e : result.errors)
+    std::fprintf(stderr, "%s\n", e.c_str());
+  if (!result.ok()) return kExitDataError;
+  for (const auto& w : result.warnings)
+    std::fprintf(stderr, "import-gloo: warning: %s\n", w.c_str());
+  std::fputs(result.toml.c_str(), stdout);
+  std::fprintf(stderr,
+               "import-gloo: %zu gateways, %zu upstreams, %zu upstream groups, %zu documents left "
+               "out\n",
+               result.gateways, result.upstreams, result.upstream_groups, result.left_out);
+  return 0;
+}
+
 }  // namespace
 
 int cli_main(int argc, char** argv) {
@@ -92,6 +122,15 @@ int cli_main(int argc, char** argv) {
   cli.add_flag("--version", version, "print the version and exit");
   // Internal: set by a reload on the process it starts (the socket to the previous process).
   cli.add_option("--handover-fd", handover_fd)->group("");
+  std::vector<std::string> import_paths;
+  CLI::App* import = cli.add_subcommand(
+      "import-gloo",
+      "convert Gloo Gateway and Upstream YAML (single or multi-document files, `kubectl get -o "
+      "yaml` List output) to Ringway TOML on stdout; fields that cannot be carried become "
+      "\"# not carried\" comments");
+  import->add_option("files", import_paths, "Gloo YAML files")
+      ->required()
+      ->check(CLI::ExistingFile);
   try {
     cli.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -99,6 +138,7 @@ int cli_main(int argc, char** argv) {
   }
 
   log::init_from_environment();
+  if (import->parsed()) return import_gloo_main(import_paths);
   if (version) {
     std::printf("ringway %s\n", RINGWAY_VERSION);
     return 0;

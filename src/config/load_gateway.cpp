@@ -19,7 +19,6 @@ constexpr int64_t kUint32Max = std::numeric_limits<uint32_t>::max();
 
 constexpr RefusedKey kGatewayRefused[] = {
     {"ssl", Refusal::NotYet},
-    {"useProxyProto", Refusal::NotYet},
     {"httpGateway", Refusal::NotYet, "Ringway implements tcpGateway"},
     {"hybridGateway", Refusal::NotYet, "Ringway implements tcpGateway"},
     {"routeOptions", Refusal::NotYet},
@@ -27,14 +26,16 @@ constexpr RefusedKey kGatewayRefused[] = {
     {"proxyNames", Refusal::NoEffect, "Ringway is the proxy"},
 };
 // proxyNames is not among the accepted keys: it is refused with a warning above.
-constexpr std::string_view kGatewayKeys[] = {"metadata", "apiVersion", "kind",      "bindAddress",
-                                             "bindPort", "options",    "tcpGateway"};
+constexpr std::string_view kGatewayKeys[] = {"metadata",    "apiVersion",   "kind",
+                                             "bindAddress", "bindPort",     "options",
+                                             "tcpGateway",  "useProxyProto"};
 
 constexpr std::string_view kOptionsKeys[] = {
-    "socketOptions", "tcpKeepalive", "perConnectionBufferLimitBytes", "accessLoggingService"};
+    "socketOptions",        "tcpKeepalive",  "perConnectionBufferLimitBytes",
+    "accessLoggingService", "proxyProtocol", "listenerFiltersTimeout",
+    "sniPassthrough"};
 constexpr RefusedKey kOptionsRefused[] = {
     {"connectionBalanceConfig", Refusal::NotYet},
-    {"proxyProtocol", Refusal::NotYet},
     {"listenerAccessLoggingService", Refusal::NotYet},
     {"tcpStats", Refusal::NotYet},
     {"extensions", Refusal::NotYet},
@@ -59,22 +60,6 @@ constexpr RefusedKey kTcpProxyRefused[] = {
 };
 constexpr std::string_view kConnectionLimitKeys[] = {"maxActiveConnections"};
 constexpr RefusedKey kConnectionLimitRefused[] = {{"delayBeforeClose", Refusal::NotYet}};
-constexpr std::string_view kTcpHostKeys[] = {"name", "destination"};
-constexpr RefusedKey kTcpHostRefused[] = {{"sslConfig", Refusal::NotYet}};
-constexpr std::string_view kDestinationKeys[] = {"single"};
-constexpr RefusedKey kDestinationRefused[] = {
-    {"multi", Refusal::NotYet},
-    {"upstreamGroup", Refusal::NotYet},
-    {"forwardSniClusterName", Refusal::NotYet},
-};
-constexpr std::string_view kSingleKeys[] = {"upstream"};
-constexpr RefusedKey kSingleRefused[] = {
-    {"kube", Refusal::NotYet},
-    {"consul", Refusal::NotYet},
-    {"destinationSpec", Refusal::NotYet},
-    {"subset", Refusal::NotYet},
-};
-constexpr std::string_view kRefKeys[] = {"name", "namespace"};
 
 // ---- options ----------------------------------------------------------------------------
 
@@ -196,6 +181,7 @@ void load_options(const TableReader& gw, Diagnostics& diagnostics, Gateway& gate
   if (const auto* n = r.get("accessLoggingService")) {
     load_access_logging(*n, r.path("accessLoggingService"), diagnostics, r.pos(), gateway);
   }
+  load_listener_filters(r, diagnostics, gateway);
 }
 
 // options.tcpKeepalive expands to these raw options; one set both ways is ambiguous.
@@ -223,65 +209,10 @@ void check_keepalive_conflicts(const Gateway& gateway, const std::string& path,
 
 // ---- tcpGateway -------------------------------------------------------------------------
 
-std::optional<TcpHost> load_tcp_host(const toml::table& table, const std::string& path,
-                                     Diagnostics& diagnostics, SourcePos fallback) {
-  const TableReader r(table, path, {kTcpHostKeys, kTcpHostRefused}, diagnostics, fallback);
-  TcpHost host;
-  if (const auto* n = r.get("name")) {
-    auto s = read_string(*n, r.path("name"), diagnostics);
-    if (!s) return std::nullopt;
-    host.name = *s;
-  }
-  const toml::node* destination = r.get("destination");
-  if (destination == nullptr) {
-    diagnostics.error(r.pos(), r.path("destination"),
-                      "is required: destination.single.upstream = { name = \"...\" }");
-    return std::nullopt;
-  }
-  const toml::table* dt = read_table(*destination, r.path("destination"), diagnostics);
-  if (dt == nullptr) return std::nullopt;
-  const TableReader d(*dt, r.path("destination"), {kDestinationKeys, kDestinationRefused},
-                      diagnostics, pos_or(*destination, r.pos()));
-  const toml::node* single = d.get("single");
-  if (single == nullptr) {
-    if (d.table().empty()) {
-      diagnostics.error(d.pos(), d.path("single"),
-                        "is required: single.upstream = { name = \"...\" }");
-    }
-    return std::nullopt;
-  }
-  const toml::table* st = read_table(*single, d.path("single"), diagnostics);
-  if (st == nullptr) return std::nullopt;
-  const TableReader s(*st, d.path("single"), {kSingleKeys, kSingleRefused}, diagnostics,
-                      pos_or(*single, d.pos()));
-  const toml::node* upstream = s.get("upstream");
-  if (upstream == nullptr) {
-    if (s.table().empty()) {
-      diagnostics.error(s.pos(), s.path("upstream"), "is required: upstream = { name = \"...\" }");
-    }
-    return std::nullopt;
-  }
-  const toml::table* ut = read_table(*upstream, s.path("upstream"), diagnostics);
-  if (ut == nullptr) return std::nullopt;
-  const TableReader u(*ut, s.path("upstream"), {kRefKeys}, diagnostics, pos_or(*upstream, s.pos()));
-  host.upstream.pos = u.pos();
-  if (const auto* n = u.get("name")) {
-    auto v = read_name(*n, u.path("name"), diagnostics);
-    if (!v) return std::nullopt;
-    host.upstream.name = *v;
-  } else {
-    diagnostics.error(u.pos(), u.path("name"), "is required (the upstream's metadata.name)");
-    return std::nullopt;
-  }
-  if (const auto* n = u.get("namespace")) {
-    auto v = read_name(*n, u.path("namespace"), diagnostics);
-    if (!v) return std::nullopt;
-    host.upstream.namespace_ = *v;
-  }
-  return host;
-}
-
-void load_tcp_gateway(const TableReader& gw, Diagnostics& diagnostics, Gateway& gateway) {
+// `sni_passthrough_node` / `timeout_node`: the extension settings under options, if written,
+// for a warning when nothing on this gateway uses them.
+void load_tcp_gateway(const TableReader& gw, Diagnostics& diagnostics, Gateway& gateway,
+                      const toml::node* sni_passthrough_node, const toml::node* timeout_node) {
   const toml::node* node = gw.get("tcpGateway");
   const std::string path = gw.path("tcpGateway");
   if (node == nullptr) {
@@ -374,14 +305,24 @@ void load_tcp_gateway(const TableReader& gw, Diagnostics& diagnostics, Gateway& 
   for (size_t i = 0; i < array->size(); ++i) {
     const toml::table& entry = *array->get(i)->as_table();
     const std::string entry_path = index_path(hosts_path, i);
-    if (i > 0) {
-      diagnostics.error(pos_or(entry, r.pos()), entry_path,
-                        "several tcpHosts need SNI matching (sslConfig), not supported yet");
-      continue;
-    }
     if (auto host = load_tcp_host(entry, entry_path, diagnostics, pos_or(*array, r.pos()))) {
+      host->index = i;
       gateway.tcp_hosts.push_back(std::move(*host));
     }
+  }
+  check_tcp_hosts(gateway, hosts_path, diagnostics);
+  const bool any_sni = std::any_of(gateway.tcp_hosts.begin(), gateway.tcp_hosts.end(),
+                                   [](const TcpHost& h) { return h.ssl.has_value(); });
+  if (!any_sni && sni_passthrough_node != nullptr) {
+    diagnostics.warning(pos_of(*sni_passthrough_node),
+                        join_path(gw.path("options"), "sniPassthrough"),
+                        "has no effect: no tcpHost of this gateway has sslConfig.sniDomains");
+  }
+  if (!any_sni && !gateway.proxy_protocol && timeout_node != nullptr) {
+    diagnostics.warning(pos_of(*timeout_node),
+                        join_path(gw.path("options"), "listenerFiltersTimeout"),
+                        "has no effect: this gateway reads neither a PROXY header nor a TLS "
+                        "ClientHello before forwarding");
   }
 }
 
@@ -413,8 +354,17 @@ LoadedGateway load_gateway(const toml::table& table, size_t index, Diagnostics& 
                       "is required (0..65535; 0 lets the kernel pick a port)");
   }
   load_options(r, diagnostics, gateway);
+  load_use_proxy_proto(r, diagnostics, gateway);
   check_keepalive_conflicts(gateway, path, diagnostics);
-  load_tcp_gateway(r, diagnostics, gateway);
+  // Either spelling of the key (the options reader already checked them).
+  const auto option = [&](const char* camel, const char* snake) -> const toml::node* {
+    const toml::node* o = r.get("options");
+    if (o == nullptr || !o->is_table()) return nullptr;
+    const toml::node* n = o->as_table()->get(camel);
+    return n != nullptr ? n : o->as_table()->get(snake);
+  };
+  load_tcp_gateway(r, diagnostics, gateway, option("sniPassthrough", "sni_passthrough"),
+                   option("listenerFiltersTimeout", "listener_filters_timeout"));
   return out;
 }
 

@@ -1,7 +1,7 @@
 // `[[upstreams]]`: Gloo's Upstream spec (static hosts, connectionConfig, loadBalancerConfig,
-// circuitBreakers) into config::Upstream. Every other upstream type and the HTTP-only fields
-// are refused by name.
-#include <arpa/inet.h>
+// circuitBreakers, proxyProtocolVersion) into config::Upstream; healthChecks, outlierDetection
+// and failover are read by load_upstream_health.cpp. Every other upstream type and the HTTP-only
+// fields are refused by name.
 #include <fmt/format.h>
 
 #include <limits>
@@ -15,8 +15,10 @@ namespace {
 constexpr int64_t kUint32Max = std::numeric_limits<uint32_t>::max();
 
 constexpr std::string_view kUpstreamKeys[] = {
-    "metadata",         "apiVersion",         "kind",           "static",
-    "connectionConfig", "loadBalancerConfig", "circuitBreakers"};
+    "metadata",        "apiVersion",          "kind",
+    "static",          "connectionConfig",    "loadBalancerConfig",
+    "circuitBreakers", "healthChecks",        "outlierDetection",
+    "failover",        "proxyProtocolVersion"};
 constexpr RefusedKey kUpstreamRefused[] = {
     {"kube", Refusal::NotYet, "Ringway implements static upstreams"},
     {"consul", Refusal::NotYet, "Ringway implements static upstreams"},
@@ -27,10 +29,6 @@ constexpr RefusedKey kUpstreamRefused[] = {
     {"gcp", Refusal::NotYet, "Ringway implements static upstreams"},
     {"ai", Refusal::NotYet, "Ringway implements static upstreams"},
     {"sslConfig", Refusal::NotYet},
-    {"healthChecks", Refusal::NotYet},
-    {"outlierDetection", Refusal::NotYet},
-    {"failover", Refusal::NotYet},
-    {"proxyProtocolVersion", Refusal::NotYet},
     {"preconnectPolicy", Refusal::NotYet},
     {"ignoreHealthOnHostRemoval", Refusal::NotYet},
     {"respectDnsTtl", Refusal::NotYet},
@@ -65,16 +63,17 @@ constexpr RefusedKey kConnectionConfigRefused[] = {
     {"commonHttpProtocolOptions", Refusal::HttpOnly},
     {"http1ProtocolOptions", Refusal::HttpOnly},
 };
-constexpr std::string_view kLoadBalancerKeys[] = {"roundRobin", "random", "leastRequest"};
+constexpr std::string_view kLoadBalancerKeys[] = {"roundRobin", "random", "leastRequest",
+                                                  "ringHash", "maglev"};
 constexpr RefusedKey kLoadBalancerRefused[] = {
-    {"ringHash", Refusal::NotYet},
-    {"maglev", Refusal::NotYet},
     {"healthyPanicThreshold", Refusal::NotYet},
     {"updateMergeWindow", Refusal::NotYet},
     {"localityWeightedLbConfig", Refusal::NotYet},
     {"useHostnameForHashing", Refusal::NotYet},
     {"closeConnectionsOnHostSetChange", Refusal::NotYet},
 };
+constexpr std::string_view kRingHashKeys[] = {"ringHashConfig"};
+constexpr std::string_view kRingHashConfigKeys[] = {"minimumRingSize", "maximumRingSize"};
 constexpr RefusedKey kPolicyRefused[] = {
     {"slowStartConfig", Refusal::NotYet},
     {"choiceCount", Refusal::NotYet},
@@ -87,26 +86,6 @@ constexpr RefusedKey kCircuitBreakerRefused[] = {
     {"trackRemaining", Refusal::NotYet},
 };
 
-// RFC 1123 host name: dot-separated labels of letters, digits and '-', none longer than 63,
-// none starting or ending with '-', 253 characters at most.
-bool is_hostname(std::string_view s) {
-  if (s.empty() || s.size() > 253) return false;
-  size_t label = 0;
-  char previous = '.';
-  for (const char c : s) {
-    if (c == '.') {
-      if (label == 0 || previous == '-') return false;
-      label = 0;
-    } else {
-      const bool alnum = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
-      if (!alnum && !(c == '-' && label > 0)) return false;
-      if (++label > 63) return false;
-    }
-    previous = c;
-  }
-  return previous != '-';
-}
-
 std::optional<StaticHost> load_host(const toml::table& table, const std::string& path,
                                     Diagnostics& diagnostics, SourcePos fallback) {
   const TableReader r(table, path, {kHostKeys, kHostRefused}, diagnostics, fallback);
@@ -114,20 +93,7 @@ std::optional<StaticHost> load_host(const toml::table& table, const std::string&
   host.pos = r.pos();
   bool ok = true;
   if (const auto* n = r.get("addr")) {
-    auto s = read_name(*n, r.path("addr"), diagnostics);
-    if (s) {
-      unsigned char buf[sizeof(struct in6_addr)];
-      const bool ip =
-          inet_pton(AF_INET, s->c_str(), buf) == 1 || inet_pton(AF_INET6, s->c_str(), buf) == 1;
-      if (!ip && !is_hostname(*s)) {
-        diagnostics.error(pos_of(*n), r.path("addr"),
-                          fmt::format("{} is neither an IP address nor a host name", quoted(*s)));
-        s.reset();
-      } else if (inet_pton(AF_INET6, s->c_str(), buf) == 1 &&
-                 refuse_link_local(buf, *s, *n, r.path("addr"), diagnostics)) {
-        s.reset();
-      }
-    }
+    auto s = read_host_address(*n, r.path("addr"), diagnostics);
     ok = s.has_value();
     if (s) host.addr = *s;
   } else {
@@ -208,6 +174,52 @@ void load_connection_config(const TableReader& us, Diagnostics& diagnostics, Ups
   }
 }
 
+void load_ring_hash_config(const TableReader& policy, const toml::node& node,
+                           Diagnostics& diagnostics, Upstream& upstream) {
+  const std::string path = policy.path("ringHashConfig");
+  const toml::table* table = read_table(node, path, diagnostics);
+  if (table == nullptr) return;
+  const TableReader r(*table, path, {kRingHashConfigKeys}, diagnostics, policy.pos());
+  RingHashConfig c;
+  const auto* min = r.get("minimumRingSize");
+  const auto* max = r.get("maximumRingSize");
+  if (min != nullptr) {
+    auto v = read_integer(*min, r.path("minimumRingSize"), diagnostics, 1, kMaxRingSize);
+    if (!v) return;
+    c.minimum_ring_size = static_cast<uint64_t>(*v);
+  }
+  if (max != nullptr) {
+    auto v = read_integer(*max, r.path("maximumRingSize"), diagnostics, 1, kMaxRingSize);
+    if (!v) return;
+    c.maximum_ring_size = static_cast<uint64_t>(*v);
+  }
+  if (c.minimum_ring_size > c.maximum_ring_size) {
+    diagnostics.error(min != nullptr ? pos_of(*min) : r.pos(), r.path("minimumRingSize"),
+                      fmt::format("{} is larger than maximumRingSize {}", c.minimum_ring_size,
+                                  c.maximum_ring_size));
+    return;
+  }
+  upstream.ring_hash = c;
+}
+
+void load_proxy_protocol_version(const TableReader& us, Diagnostics& diagnostics,
+                                 Upstream& upstream) {
+  const toml::node* n = us.get("proxyProtocolVersion");
+  if (n == nullptr) return;
+  auto s = read_string(*n, us.path("proxyProtocolVersion"), diagnostics);
+  if (!s) return;
+  if (*s == "V1") {
+    upstream.proxy_protocol_version = ProxyProtocolVersion::V1;
+  } else if (*s == "V2") {
+    upstream.proxy_protocol_version = ProxyProtocolVersion::V2;
+  } else {
+    diagnostics.error(pos_of(*n), us.path("proxyProtocolVersion"),
+                      fmt::format("unknown version {}; allowed: \"V1\" (text header), \"V2\" "
+                                  "(binary header)",
+                                  quoted(*s)));
+  }
+}
+
 void load_load_balancer(const TableReader& us, Diagnostics& diagnostics, Upstream& upstream) {
   const toml::node* node = us.get("loadBalancerConfig");
   if (node == nullptr) return;
@@ -220,6 +232,8 @@ void load_load_balancer(const TableReader& us, Diagnostics& diagnostics, Upstrea
       {"roundRobin", LoadBalancer::RoundRobin},
       {"random", LoadBalancer::Random},
       {"leastRequest", LoadBalancer::LeastRequest},
+      {"ringHash", LoadBalancer::RingHash},
+      {"maglev", LoadBalancer::Maglev},
   };
   std::string_view chosen;
   for (const auto& [key, policy] : kPolicies) {
@@ -228,7 +242,10 @@ void load_load_balancer(const TableReader& us, Diagnostics& diagnostics, Upstrea
     const toml::table* t = read_table(*n, r.path(key), diagnostics);
     if (t == nullptr) continue;
     // The policies' own settings (slowStartConfig, choiceCount) are refused by name.
-    const TableReader p(*t, r.path(key), {{}, kPolicyRefused}, diagnostics, r.pos());
+    const std::span<const std::string_view> own =
+        policy == LoadBalancer::RingHash ? std::span<const std::string_view>(kRingHashKeys)
+                                         : std::span<const std::string_view>();
+    const TableReader p(*t, r.path(key), {own, kPolicyRefused}, diagnostics, r.pos());
     if (!chosen.empty()) {
       diagnostics.error(pos_of(*n), r.path(key),
                         fmt::format("{} and {} are both set; choose one policy", chosen, key));
@@ -236,6 +253,8 @@ void load_load_balancer(const TableReader& us, Diagnostics& diagnostics, Upstrea
     }
     chosen = key;
     upstream.load_balancer = policy;
+    if (const auto* c = p.get("ringHashConfig"))
+      load_ring_hash_config(p, *c, diagnostics, upstream);
   }
 }
 
@@ -270,6 +289,10 @@ LoadedUpstream load_upstream(const toml::table& table, size_t index, Diagnostics
   load_connection_config(r, diagnostics, upstream);
   load_load_balancer(r, diagnostics, upstream);
   load_circuit_breakers(r, diagnostics, upstream);
+  load_health_checks(r, diagnostics, upstream);
+  load_outlier_detection(r, diagnostics, upstream);
+  load_failover(r, diagnostics, upstream);
+  load_proxy_protocol_version(r, diagnostics, upstream);
   return out;
 }
 

@@ -24,7 +24,7 @@ using detail::index_path;
 using detail::pos_of;
 using detail::TableReader;
 
-constexpr std::string_view kTopKeys[] = {"settings", "gateways", "upstreams"};
+constexpr std::string_view kTopKeys[] = {"settings", "gateways", "upstreams", "upstreamGroups"};
 constexpr std::string_view kSettingsKeys[] = {"workers", "drainTimeout", "admin", "logLevel",
                                               "perWorkerBufferLimitBytes"};
 constexpr std::string_view kAdminKeys[] = {"bindAddress", "bindPort"};
@@ -125,42 +125,129 @@ void check_duplicates(const std::vector<Loaded>& loaded, std::string_view sectio
   }
 }
 
+// "; did you mean 'x'?" or the list of what is defined, for an unresolved reference.
+std::string reference_hint(const std::string& id, const std::vector<std::string>& ids,
+                           std::string_view section) {
+  if (auto best = closest(id, ids)) return fmt::format("; did you mean '{}'?", *best);
+  if (ids.empty()) return fmt::format("; no [[{}]] are defined", section);
+  std::string list;
+  for (const auto& i : ids)
+    list += (list.empty() ? "" : ", ") + i;
+  return fmt::format("; defined {}: {}", section, list);
+}
+
+class References {
+ public:
+  References(const std::vector<detail::LoadedUpstream>& upstreams,
+             const std::vector<detail::LoadedUpstreamGroup>& groups, Diagnostics& diagnostics)
+      : upstreams_(upstreams), groups_(groups), diagnostics_(diagnostics) {
+    for (const auto& u : upstreams)
+      upstream_ids_.push_back(u.upstream.id());
+    for (const auto& g : groups)
+      group_ids_.push_back(g.group.id());
+  }
+
+  // Resolves `ref` (an omitted namespace is `default_namespace`, Ringway's documented
+  // convention); false with a diagnostic at `path` when no such upstream exists.
+  bool upstream(ResourceRef& ref, const std::string& default_namespace, const std::string& path,
+                size_t& index) {
+    if (ref.namespace_.empty()) ref.namespace_ = default_namespace;
+    const auto it = std::find_if(upstreams_.begin(), upstreams_.end(), [&](const auto& u) {
+      return u.upstream.metadata.name == ref.name &&
+             u.upstream.metadata.namespace_ == ref.namespace_;
+    });
+    if (it != upstreams_.end()) {
+      index = static_cast<size_t>(it - upstreams_.begin());
+      return true;
+    }
+    const std::string id = ref.namespace_ + "." + ref.name;
+    diagnostics_.error(ref.pos, path,
+                       fmt::format("upstream '{}' (namespace.name) is not defined{}", id,
+                                   reference_hint(id, upstream_ids_, "upstreams")));
+    return false;
+  }
+
+  bool destinations(std::vector<WeightedDestination>& list, const std::string& default_namespace,
+                    const std::string& path) {
+    bool ok = true;
+    for (size_t i = 0; i < list.size(); ++i) {
+      ok = upstream(list[i].upstream, default_namespace,
+                    fmt::format("{}[{}].destination.upstream", path, i), list[i].upstream_index) &&
+           ok;
+    }
+    return ok;
+  }
+
+  std::optional<size_t> group(ResourceRef& ref, const std::string& default_namespace,
+                              const std::string& path) {
+    if (ref.namespace_.empty()) ref.namespace_ = default_namespace;
+    for (size_t k = 0; k < groups_.size(); ++k) {
+      const UpstreamGroup& g = groups_[k].group;
+      if (g.metadata.name == ref.name && g.metadata.namespace_ == ref.namespace_) return k;
+    }
+    const std::string id = ref.namespace_ + "." + ref.name;
+    diagnostics_.error(ref.pos, path,
+                       fmt::format("upstream group '{}' (namespace.name) is not defined{}", id,
+                                   reference_hint(id, group_ids_, "upstreamGroups")));
+    return std::nullopt;
+  }
+
+ private:
+  const std::vector<detail::LoadedUpstream>& upstreams_;
+  const std::vector<detail::LoadedUpstreamGroup>& groups_;
+  Diagnostics& diagnostics_;
+  std::vector<std::string> upstream_ids_;
+  std::vector<std::string> group_ids_;
+};
+
+// A worker that does not choose per session yet forwards to the first destination that can be
+// chosen at all.
+void set_first_destination(TcpHost& host) {
+  for (const auto& d : host.destinations) {
+    if (d.weight == 0) continue;
+    host.upstream = d.upstream;
+    host.upstream_index = d.upstream_index;
+    return;
+  }
+}
+
 void resolve_references(std::vector<detail::LoadedGateway>& gateways,
+                        std::vector<detail::LoadedUpstreamGroup>& groups,
                         const std::vector<detail::LoadedUpstream>& upstreams,
                         Diagnostics& diagnostics) {
-  std::vector<std::string> ids;
-  for (const auto& u : upstreams)
-    ids.push_back(u.upstream.id());
+  References refs(upstreams, groups, diagnostics);
+  // Groups first: a tcpHost copies its group's resolved destinations.
+  std::vector<bool> group_ok(groups.size());
+  for (size_t k = 0; k < groups.size(); ++k) {
+    UpstreamGroup& group = groups[k].group;
+    group_ok[k] = refs.destinations(group.destinations, group.metadata.namespace_,
+                                    fmt::format("upstreamGroups[{}].destinations", k));
+  }
   for (size_t g = 0; g < gateways.size(); ++g) {
     Gateway& gateway = gateways[g].gateway;
+    const std::string& ns = gateway.metadata.namespace_;
     for (size_t h = 0; h < gateway.tcp_hosts.size(); ++h) {
-      ResourceRef& ref = gateway.tcp_hosts[h].upstream;
-      // An omitted namespace is the gateway's own (Ringway's documented convention).
-      if (ref.namespace_.empty()) ref.namespace_ = gateway.metadata.namespace_;
-      const std::string id = ref.namespace_ + "." + ref.name;
-      const auto it = std::find_if(upstreams.begin(), upstreams.end(), [&](const auto& u) {
-        return u.upstream.metadata.name == ref.name &&
-               u.upstream.metadata.namespace_ == ref.namespace_;
-      });
-      if (it != upstreams.end()) {
-        gateway.tcp_hosts[h].upstream_index = static_cast<size_t>(it - upstreams.begin());
-        continue;
+      TcpHost& host = gateway.tcp_hosts[h];
+      const std::string path =
+          fmt::format("gateways[{}].tcpGateway.tcpHosts[{}].destination", g, host.index);
+      switch (host.kind) {
+        case TcpHost::Kind::Single:
+          refs.upstream(host.upstream, ns, path + ".single.upstream", host.upstream_index);
+          break;
+        case TcpHost::Kind::Multi:
+          if (refs.destinations(host.destinations, ns, path + ".multi.destinations")) {
+            set_first_destination(host);
+          }
+          break;
+        case TcpHost::Kind::UpstreamGroup:
+          if (auto k = refs.group(host.upstream_group, ns, path + ".upstreamGroup")) {
+            if (group_ok[*k]) {
+              host.destinations = groups[*k].group.destinations;
+              set_first_destination(host);
+            }
+          }
+          break;
       }
-      std::string hint;
-      if (auto best = closest(id, ids)) {
-        hint = fmt::format("; did you mean '{}'?", *best);
-      } else if (ids.empty()) {
-        hint = "; no [[upstreams]] are defined";
-      } else {
-        std::string list;
-        for (const auto& i : ids)
-          list += (list.empty() ? "" : ", ") + i;
-        hint = fmt::format("; defined upstreams: {}", list);
-      }
-      diagnostics.error(
-          ref.pos,
-          fmt::format("gateways[{}].tcpGateway.tcpHosts[{}].destination.single.upstream", g, h),
-          fmt::format("upstream '{}' (namespace.name) is not defined{}", id, hint));
     }
   }
 }
@@ -215,6 +302,14 @@ Config load_document(const toml::table& root, Diagnostics& diagnostics) {
       }
     }
   }
+  std::vector<detail::LoadedUpstreamGroup> groups;
+  if (const auto* n = top.get("upstreamGroups")) {
+    if (const auto* a = detail::read_table_array(*n, "upstreamGroups", diagnostics)) {
+      for (size_t i = 0; i < a->size(); ++i) {
+        groups.push_back(detail::load_upstream_group(*a->get(i)->as_table(), i, diagnostics));
+      }
+    }
+  }
   if (top.get("gateways") == nullptr || gateways.empty()) {
     diagnostics.error({}, "gateways",
                       "at least one [[gateways]] entry is required (Ringway has nothing to "
@@ -226,12 +321,18 @@ Config load_document(const toml::table& root, Diagnostics& diagnostics) {
   check_duplicates(
       upstreams, "upstreams", "upstream",
       [](const detail::LoadedUpstream& u) -> const Upstream& { return u.upstream; }, diagnostics);
-  resolve_references(gateways, upstreams, diagnostics);
+  check_duplicates(
+      groups, "upstreamGroups", "upstream group",
+      [](const detail::LoadedUpstreamGroup& g) -> const UpstreamGroup& { return g.group; },
+      diagnostics);
+  resolve_references(gateways, groups, upstreams, diagnostics);
   check_bind_conflicts(gateways, diagnostics);
   for (auto& g : gateways)
     config.gateways.push_back(std::move(g.gateway));
   for (auto& u : upstreams)
     config.upstreams.push_back(std::move(u.upstream));
+  for (auto& g : groups)
+    config.upstream_groups.push_back(std::move(g.group));
   return config;
 }
 

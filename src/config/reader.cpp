@@ -136,6 +136,10 @@ TableReader::TableReader(const toml::table& table, std::string path, const Schem
               key_pos, where,
               fmt::format("{} applies to HTTP only; Ringway forwards TCP{}", written, detail));
           break;
+        case Refusal::Never:
+          diagnostics.error(key_pos, where,
+                            fmt::format("{} is not supported: {}", written, r.detail));
+          break;
         case Refusal::NoEffect:
           diagnostics.warning(key_pos, where,
                               fmt::format("{} has no effect: {}", written, r.detail));
@@ -299,8 +303,64 @@ std::optional<std::string> read_ip_literal(const toml::node& node, const std::st
   return std::nullopt;
 }
 
+std::optional<bool> read_bool(const toml::node& node, const std::string& path,
+                              Diagnostics& diagnostics) {
+  if (const auto* b = node.as_boolean()) return b->get();
+  diagnostics.error(pos_of(node), path,
+                    fmt::format("expected true or false, got {}", type_name(node)));
+  return std::nullopt;
+}
+
+std::optional<Duration> read_positive_duration(const toml::node& node, const std::string& path,
+                                               Diagnostics& diagnostics) {
+  auto d = read_duration(node, path, diagnostics);
+  if (d && d->count() == 0) {
+    diagnostics.error(pos_of(node), path, "must be greater than 0s");
+    return std::nullopt;
+  }
+  return d;
+}
+
+bool is_hostname(std::string_view s) {
+  if (s.empty() || s.size() > 253) return false;
+  size_t label = 0;
+  char previous = '.';
+  for (const char c : s) {
+    if (c == '.') {
+      if (label == 0 || previous == '-') return false;
+      label = 0;
+    } else {
+      const bool alnum = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+      if (!alnum && !(c == '-' && label > 0)) return false;
+      if (++label > 63) return false;
+    }
+    previous = c;
+  }
+  return previous != '-';
+}
+
+std::optional<std::string> read_host_address(const toml::node& node, const std::string& path,
+                                             Diagnostics& diagnostics) {
+  auto s = read_name(node, path, diagnostics);
+  if (!s) return std::nullopt;
+  unsigned char buf[sizeof(struct in6_addr)];
+  const bool ip =
+      inet_pton(AF_INET, s->c_str(), buf) == 1 || inet_pton(AF_INET6, s->c_str(), buf) == 1;
+  if (!ip && !is_hostname(*s)) {
+    diagnostics.error(pos_of(node), path,
+                      fmt::format("{} is neither an IP address nor a host name", quoted(*s)));
+    return std::nullopt;
+  }
+  if (inet_pton(AF_INET6, s->c_str(), buf) == 1 &&
+      refuse_link_local(buf, *s, node, path, diagnostics)) {
+    return std::nullopt;
+  }
+  return s;
+}
+
 namespace {
 
+constexpr std::string_view kRefKeys[] = {"name", "namespace"};
 constexpr std::string_view kMetadataKeys[] = {"name", "namespace"};
 constexpr RefusedKey kMetadataRefused[] = {
     {"labels", Refusal::NoEffect, "Ringway does not select resources by label"},
@@ -308,6 +368,29 @@ constexpr RefusedKey kMetadataRefused[] = {
 };
 
 }  // namespace
+
+std::optional<ResourceRef> read_resource_ref(const toml::node& node, const std::string& path,
+                                             Diagnostics& diagnostics, SourcePos fallback) {
+  const toml::table* table = read_table(node, path, diagnostics);
+  if (table == nullptr) return std::nullopt;
+  const TableReader r(*table, path, {kRefKeys}, diagnostics, pos_or(node, fallback));
+  ResourceRef ref;
+  ref.pos = r.pos();
+  if (const auto* n = r.get("name")) {
+    auto v = read_name(*n, r.path("name"), diagnostics);
+    if (!v) return std::nullopt;
+    ref.name = *v;
+  } else {
+    diagnostics.error(r.pos(), r.path("name"), "is required (the resource's metadata.name)");
+    return std::nullopt;
+  }
+  if (const auto* n = r.get("namespace")) {
+    auto v = read_name(*n, r.path("namespace"), diagnostics);
+    if (!v) return std::nullopt;
+    ref.namespace_ = *v;
+  }
+  return ref;
+}
 
 LoadedMetadata load_metadata(const TableReader& entry, Diagnostics& diagnostics) {
   LoadedMetadata out;

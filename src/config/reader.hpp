@@ -34,6 +34,7 @@ enum class Refusal : uint8_t {
   NotYet,    // "<key> is not supported yet"
   HttpOnly,  // "<key> applies to HTTP only; Ringway forwards TCP"
   NoEffect,  // warning: "<key> has no effect: <detail>"
+  Never,     // "<key> is not supported: <detail>" (by design, not a gap to be filled later)
 };
 struct RefusedKey {
   std::string_view name;  // camelCase; the snake_case alias is refused the same way
@@ -89,6 +90,19 @@ const toml::table* read_table(const toml::node& node, const std::string& path,
 // An array of tables (`[[x]]` or `x = [{...}]`); an empty array is fine.
 const toml::array* read_table_array(const toml::node& node, const std::string& path,
                                     Diagnostics& diagnostics);
+std::optional<bool> read_bool(const toml::node& node, const std::string& path,
+                              Diagnostics& diagnostics);
+// A duration that must be greater than zero (`what` says why, e.g. "a zero interval ...").
+std::optional<Duration> read_positive_duration(const toml::node& node, const std::string& path,
+                                               Diagnostics& diagnostics);
+// `{ name, namespace }` (name required; an omitted namespace stays empty until resolved).
+std::optional<ResourceRef> read_resource_ref(const toml::node& node, const std::string& path,
+                                             Diagnostics& diagnostics, SourcePos fallback);
+// RFC 1123 host name (letters, digits, '-', dot-separated labels of at most 63).
+bool is_hostname(std::string_view s);
+// An IP literal or a host name, as static.hosts[].addr takes.
+std::optional<std::string> read_host_address(const toml::node& node, const std::string& path,
+                                             Diagnostics& diagnostics);
 // An IPv4 or IPv6 literal (checked with inet_pton, no socket involved).
 // True (and reports it) when `in6` (16 bytes, parsed from `text`) is an IPv6 link-local address.
 bool refuse_link_local(const unsigned char* in6, const std::string& text, const toml::node& node,
@@ -125,5 +139,35 @@ struct LoadedUpstream {
 };
 LoadedGateway load_gateway(const toml::table& table, size_t index, Diagnostics& diagnostics);
 LoadedUpstream load_upstream(const toml::table& table, size_t index, Diagnostics& diagnostics);
+
+// One `tcpHosts[]` entry (load_tcp_host.cpp): name, sslConfig (SNI passthrough), destination.
+std::optional<TcpHost> load_tcp_host(const toml::table& table, const std::string& path,
+                                     Diagnostics& diagnostics, SourcePos fallback);
+// `destinations = [{ weight, destination.upstream }]` of multi and of upstream groups.
+std::vector<WeightedDestination> load_weighted_destinations(const toml::node& node,
+                                                            const std::string& path,
+                                                            Diagnostics& diagnostics,
+                                                            SourcePos fallback);
+// The tcpHosts of one gateway together: one default at most, SNI names unique.
+void check_tcp_hosts(const Gateway& gateway, const std::string& hosts_path,
+                     Diagnostics& diagnostics);
+
+// Gateway listener filters (load_listener_filters.cpp): options.proxyProtocol,
+// options.listenerFiltersTimeout and options.sniPassthrough from the options table, and the
+// deprecated top-level useProxyProto (read after options, which override it).
+void load_listener_filters(const TableReader& options, Diagnostics& diagnostics, Gateway& gateway);
+void load_use_proxy_proto(const TableReader& gw, Diagnostics& diagnostics, Gateway& gateway);
+
+// The upstream's active and passive health and failover (load_upstream_health.cpp).
+void load_health_checks(const TableReader& us, Diagnostics& diagnostics, Upstream& upstream);
+void load_outlier_detection(const TableReader& us, Diagnostics& diagnostics, Upstream& upstream);
+void load_failover(const TableReader& us, Diagnostics& diagnostics, Upstream& upstream);
+
+struct LoadedUpstreamGroup {
+  UpstreamGroup group;
+  SourcePos name_pos;
+};
+LoadedUpstreamGroup load_upstream_group(const toml::table& table, size_t index,
+                                        Diagnostics& diagnostics);
 
 }  // namespace ringway::config::detail

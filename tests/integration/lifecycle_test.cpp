@@ -193,6 +193,20 @@ TEST(CliTest, CheckAcceptsTheKeepaliveExample) {
   EXPECT_EQ(r.exit_code, 0) << r.err;
 }
 
+// One example per feature of issue 11 (SNI passthrough, weighted destinations, PROXY
+// protocol, health checks and outlier detection, failover, consistent hashing): each passes
+// the real binary's --check.
+TEST(CliTest, CheckAcceptsTheGlooTcpExamples) {
+  for (const char* name : {"sni-passthrough.toml", "weighted-destinations.toml",
+                           "proxy-protocol.toml", "health-checks.toml", "failover.toml",
+                           "consistent-hashing.toml"}) {
+    CommandResult r =
+        run_command({ringway_bin(), "--check", "-c", example_path(name)}, scaled(Millis(10000)));
+    EXPECT_EQ(r.exit_code, 0) << name << ":\n" << r.err;
+    EXPECT_EQ(r.err.find(": error:"), std::string::npos) << name << ":\n" << r.err;
+  }
+}
+
 TEST(CliTest, CheckRejectsABrokenFileWithLineAndColumn) {
   TempDir dir;
   // Line 6 gives the port as a string: a type error the loader must place at 6:<col>.

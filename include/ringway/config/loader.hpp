@@ -30,5 +30,7 @@ std::string to_toml(const Config& config);
 // settings.logLevel spelling: "debug", "info", "notice", "warning", "error".
 std::string_view log_level_name(LogLevel level);
 std::optional<LogLevel> log_level_from_name(std::string_view name);
+// sniPassthrough.onNoMatch spelling: "close", "reset".
+std::string_view sni_no_match_name(SniNoMatch action);
 
 }  // namespace ringway::config

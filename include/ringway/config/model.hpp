@@ -55,6 +55,40 @@ inline constexpr LogLevel kDefaultLogLevel = LogLevel::Info;
 inline constexpr uint32_t kKeepaliveSecondsMax = 32767;
 inline constexpr uint32_t kKeepaliveProbesMax = 127;
 
+// SNI passthrough (extension settings; Gloo leaves them to Envoy's built-in values).
+// Envoy's listener_filters_timeout default: how long the PROXY header and the TLS ClientHello
+// may take to arrive before the downstream is closed.
+inline constexpr Duration kDefaultListenerFiltersTimeout = std::chrono::seconds(15);
+// Bytes of ClientHello Ringway buffers at most while looking for SNI: one full TLS record.
+inline constexpr uint32_t kDefaultMaxClientHelloBytes = 16384;
+inline constexpr uint32_t kMinClientHelloBytes = 512;
+inline constexpr uint32_t kMaxClientHelloBytes = 65536;
+
+// Health checks (Envoy's HealthCheck defaults).
+inline constexpr Duration kDefaultNoTrafficInterval = std::chrono::seconds(60);
+inline constexpr bool kDefaultReuseConnection = true;
+
+// Outlier detection (Envoy's OutlierDetection defaults).
+inline constexpr uint32_t kDefaultConsecutive5xx = 5;
+inline constexpr Duration kDefaultOutlierInterval = std::chrono::seconds(10);
+inline constexpr Duration kDefaultBaseEjectionTime = std::chrono::seconds(30);
+// Envoy v3's max_ejection_time default (Gloo's v2 shape cannot set it): an ejection never lasts
+// longer than this, or than baseEjectionTime when that is larger.
+inline constexpr Duration kDefaultMaxEjectionTime = std::chrono::seconds(300);
+inline constexpr uint32_t kDefaultMaxEjectionPercent = 10;
+inline constexpr uint32_t kDefaultEnforcingConsecutive5xx = 100;
+inline constexpr uint32_t kDefaultConsecutiveGatewayFailure = 5;
+inline constexpr uint32_t kDefaultEnforcingConsecutiveGatewayFailure = 0;
+inline constexpr uint32_t kDefaultConsecutiveLocalOriginFailure = 5;
+inline constexpr uint32_t kDefaultEnforcingConsecutiveLocalOriginFailure = 100;
+
+// Ring hash (Envoy's RingHashLbConfig defaults and its 8M upper bound).
+inline constexpr uint64_t kDefaultMinimumRingSize = 1024;
+inline constexpr uint64_t kDefaultMaximumRingSize = 8 * 1024 * 1024;
+inline constexpr uint64_t kMaxRingSize = 8 * 1024 * 1024;
+// Maglev table size: Envoy's default, a prime (Gloo's `maglev {}` has no settings).
+inline constexpr uint64_t kMaglevTableSize = 65537;
+
 // ---- socket options ---------------------------------------------------------------------
 // Gloo/Envoy SocketState: when an option is applied to a listen socket.
 enum class SocketState : uint8_t {
@@ -108,10 +142,61 @@ struct AccessLogFileSink {
 };
 
 // ---- Gateway ----------------------------------------------------------------------------
+// One weighted entry of `destination.multi.destinations[]` or of an upstream group.
+// weight 0 is accepted and means "never chosen" (a drained destination); Envoy would reject it.
+struct WeightedDestination {
+  ResourceRef upstream;  // destination.upstream
+  uint32_t weight = 0;
+  size_t upstream_index = 0;  // set when references resolve
+  SourcePos pos;
+};
+
+// `tcpHosts[].sslConfig` without certificates: TLS passthrough chosen by SNI.
+struct SslPassthrough {
+  // Lowercase; exact names or "*.suffix" wildcards. Unique across the gateway's tcpHosts.
+  std::vector<std::string> sni_domains;
+  std::vector<SourcePos> sni_domain_pos;  // one per name, for duplicate diagnostics
+  SourcePos pos;
+};
+
 struct TcpHost {
   std::string name;
-  ResourceRef upstream;       // destination.single.upstream
+  enum class Kind : uint8_t { Single, Multi, UpstreamGroup } kind = Kind::Single;
+  // Single: the upstream. Multi/UpstreamGroup: the first destination with weight > 0, so that a
+  // worker that does not choose per session yet still forwards somewhere sensible.
+  ResourceRef upstream;
   size_t upstream_index = 0;  // index into Config::upstreams, set when references resolve
+  // Multi: the destinations as written. UpstreamGroup: copied from the group when it resolves.
+  std::vector<WeightedDestination> destinations;
+  ResourceRef upstream_group;         // UpstreamGroup only
+  std::optional<SslPassthrough> ssl;  // absent: the gateway's default (plaintext or no SNI match)
+  size_t index = 0;  // position in tcpHosts[] as written (entries that failed to load are absent)
+  SourcePos pos;
+};
+
+// Extension: what a gateway with SNI passthrough does with a ClientHello.
+enum class SniNoMatch : uint8_t {
+  Close,  // FIN: the client sees the connection closed
+  Reset,  // RST (SO_LINGER 0)
+};
+inline constexpr SniNoMatch kDefaultSniNoMatch = SniNoMatch::Close;
+struct SniPassthrough {
+  uint32_t max_client_hello_bytes = kDefaultMaxClientHelloBytes;
+  // When no tcpHost's sniDomains match and no tcpHost without sslConfig exists.
+  SniNoMatch on_no_match = kDefaultSniNoMatch;
+};
+
+// `options.proxyProtocol`: expect a PROXY v1 or v2 header from a load balancer in front.
+struct ProxyProtocolRule {
+  uint32_t tlv_type = 0;  // 0..255
+  std::string metadata_namespace;
+  std::string key;
+};
+struct ProxyProtocol {
+  std::vector<ProxyProtocolRule> rules;  // accepted; Ringway has no metadata to write them to
+  bool allow_requests_without_proxy_protocol = false;  // Gloo honours true only in Enterprise
+  bool from_deprecated_use_proxy_proto = false;        // set by `useProxyProto = true`
+  SourcePos pos;
 };
 
 // tcpProxySettings.spliceMode (extension; Gloo has no such field, so it is named and valued
@@ -139,10 +224,14 @@ struct Gateway {
   std::optional<TcpKeepalive> tcp_keepalive;  // extension: downstream keepalive in one table
   uint32_t per_connection_buffer_limit_bytes = kDefaultPerConnectionBufferLimitBytes;
   std::vector<AccessLogFileSink> access_logs;
+  std::optional<ProxyProtocol> proxy_protocol;  // absent = no PROXY header expected
+  Duration listener_filters_timeout = kDefaultListenerFiltersTimeout;  // extension
+  SniPassthrough sni_passthrough;                                      // extension
   // tcpGateway
   TcpProxySettings tcp_proxy;
   std::optional<uint32_t> max_active_connections;  // connectionLimit; unset = unlimited (warn)
-  std::vector<TcpHost> tcp_hosts;                  // exactly one supported (no SNI matching yet)
+  // At most one without sslConfig (the default); the others are told apart by sniDomains.
+  std::vector<TcpHost> tcp_hosts;
   SourcePos pos;
 
   std::string id() const { return metadata.namespace_ + "." + metadata.name; }
@@ -156,7 +245,65 @@ struct StaticHost {
   SourcePos pos;
 };
 
-enum class LoadBalancer : uint8_t { RoundRobin, Random, LeastRequest };
+// RingHash and Maglev hash the downstream source address (Gloo sets no hash policy on TCP, so
+// there Envoy picks at random; Ringway does what the user means).
+enum class LoadBalancer : uint8_t { RoundRobin, Random, LeastRequest, RingHash, Maglev };
+
+struct RingHashConfig {
+  uint64_t minimum_ring_size = kDefaultMinimumRingSize;
+  uint64_t maximum_ring_size = kDefaultMaximumRingSize;
+};
+
+// `healthChecks[]` with `tcpHealthCheck` (the only checker a TCP forwarder can run).
+struct HealthCheck {
+  Duration timeout{0};   // required, > 0
+  Duration interval{0};  // required, > 0
+  Duration initial_jitter{0};
+  Duration interval_jitter{0};
+  uint32_t interval_jitter_percent = 0;
+  uint32_t unhealthy_threshold = 0;  // required (Envoy requires it), >= 1
+  uint32_t healthy_threshold = 0;    // required, >= 1
+  bool reuse_connection = kDefaultReuseConnection;
+  Duration no_traffic_interval = kDefaultNoTrafficInterval;
+  std::optional<Duration> unhealthy_interval;       // unset: interval
+  std::optional<Duration> unhealthy_edge_interval;  // unset: unhealthy_interval
+  std::optional<Duration> healthy_edge_interval;    // unset: interval
+  // tcpHealthCheck: bytes decoded from hex. Empty send = connect only; receive blocks must all
+  // appear, in order, not necessarily contiguous.
+  std::string send;
+  std::vector<std::string> receive;
+  SourcePos pos;
+};
+
+// `outlierDetection`: for TCP, connect failures and resets are local-origin errors. With
+// splitExternalLocalOriginErrors = false (default) they count as 5xx (consecutive5xx) and as
+// gateway failures; with true, consecutiveLocalOriginFailure applies.
+struct OutlierDetection {
+  uint32_t consecutive_5xx = kDefaultConsecutive5xx;
+  Duration interval = kDefaultOutlierInterval;
+  Duration base_ejection_time = kDefaultBaseEjectionTime;
+  uint32_t max_ejection_percent = kDefaultMaxEjectionPercent;
+  uint32_t enforcing_consecutive_5xx = kDefaultEnforcingConsecutive5xx;
+  uint32_t consecutive_gateway_failure = kDefaultConsecutiveGatewayFailure;
+  uint32_t enforcing_consecutive_gateway_failure = kDefaultEnforcingConsecutiveGatewayFailure;
+  bool split_external_local_origin_errors = false;
+  uint32_t consecutive_local_origin_failure = kDefaultConsecutiveLocalOriginFailure;
+  uint32_t enforcing_consecutive_local_origin_failure =
+      kDefaultEnforcingConsecutiveLocalOriginFailure;
+  SourcePos pos;
+};
+
+// `failover.prioritizedLocalities[i]` is priority i + 1 (static.hosts are priority 0).
+struct FailoverLocality {
+  std::string region, zone, sub_zone;
+  std::vector<StaticHost> hosts;  // lbEndpoints: address, port, loadBalancingWeight
+};
+struct FailoverPriority {
+  std::vector<FailoverLocality> localities;
+  SourcePos pos;
+};
+
+enum class ProxyProtocolVersion : uint8_t { V1, V2 };
 
 struct Upstream {
   Metadata metadata;
@@ -165,7 +312,12 @@ struct Upstream {
   std::optional<TcpKeepalive> tcp_keepalive;  // absent = keepalive off
   uint32_t per_connection_buffer_limit_bytes = kDefaultPerConnectionBufferLimitBytes;
   LoadBalancer load_balancer = LoadBalancer::RoundRobin;
+  RingHashConfig ring_hash;                           // used when load_balancer == RingHash
   uint32_t max_connections = kDefaultMaxConnections;  // circuitBreakers.maxConnections
+  std::optional<HealthCheck> health_check;            // healthChecks[0]; at most one (Envoy)
+  std::optional<OutlierDetection> outlier_detection;
+  std::vector<FailoverPriority> failover;                      // priorities 1..n
+  std::optional<ProxyProtocolVersion> proxy_protocol_version;  // absent: no PROXY header sent
   SourcePos pos;
 
   std::string id() const { return metadata.namespace_ + "." + metadata.name; }
@@ -185,11 +337,22 @@ struct Settings {
   LogLevel log_level = kDefaultLogLevel;
 };
 
+// `[[upstreamGroups]]`: Gloo's UpstreamGroup (gloo.solo.io/v1), weighted destinations that
+// tcpHosts reference with `destination.upstreamGroup = { name, namespace }`.
+struct UpstreamGroup {
+  Metadata metadata;
+  std::vector<WeightedDestination> destinations;
+  SourcePos pos;
+
+  std::string id() const { return metadata.namespace_ + "." + metadata.name; }
+};
+
 struct Config {
   std::string source_path;  // the file it was loaded from, for messages
   Settings settings;
   std::vector<Gateway> gateways;
   std::vector<Upstream> upstreams;
+  std::vector<UpstreamGroup> upstream_groups;
 };
 
 }  // namespace ringway::config

@@ -33,6 +33,10 @@ std::string format_duration(Duration d);
 // Standard alphabet, '=' padding required, no whitespace. nullopt when invalid.
 std::optional<std::string> base64_decode(std::string_view text);
 std::string base64_encode(std::string_view bytes);
+// Envoy's health-check Payload.text: hex digits (either case), two per byte. nullopt on an odd
+// length or a non-hex character.
+std::optional<std::string> hex_decode(std::string_view text);
+std::string hex_encode(std::string_view bytes);  // lowercase
 
 // `text` in double quotes with quotes, backslashes and control bytes escaped, for messages.
 std::string quoted(std::string_view text);

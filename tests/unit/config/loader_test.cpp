@@ -474,7 +474,7 @@ TEST(Loader, NestedArraysOnTheirOwnLinesAreNotHeaders) {
   EXPECT_EQ(testing::messages(testing::load("x = [\n[{ a = 1 }],\n[[2]],\n]\n")),
             (std::vector<std::string>{
                 "test.toml:1:1: error: x: unknown key; allowed here: settings, gateways, "
-                "upstreams",
+                "upstreams, upstreamGroups",
                 "test.toml: error: gateways: at least one [[gateways]] entry is required "
                 "(Ringway has nothing to listen on)"}));
 }
@@ -496,7 +496,7 @@ TEST(Loader, DateTimeWithoutATimeIsAnErrorNotACrash) {
   // A bare key of the same shape is fine (the schema then refuses it).
   EXPECT_EQ(testing::errors(testing::load("1980-05-27Tx = 1\n")).at(0),
             "test.toml:1:1: error: 1980-05-27Tx: unknown key; allowed here: settings, gateways, "
-            "upstreams");
+            "upstreams, upstreamGroups");
 }
 
 }  // namespace

@@ -149,5 +149,78 @@ loadBalancerConfig = { random = {} }
       << printed;
 }
 
+TEST(Print, GlooTcpSurfaceRoundTrips) {
+  const std::string printed = round_trip(R"toml(
+[[gateways]]
+metadata = { name = "g", namespace = "n" }
+bindAddress = "::"
+bindPort = 0
+useProxyProto = true
+[gateways.options]
+listenerFiltersTimeout = "2.5s"
+sniPassthrough = { maxClientHelloBytes = 4096, onNoMatch = "reset" }
+[[gateways.tcpGateway.tcpHosts]]
+name = "sni"
+sslConfig = { sniDomains = ["A.example", "*.b.example"] }
+destination.multi.destinations = [
+  { weight = 0, destination.upstream = { name = "u" } },
+  { weight = 3, destination.upstream = { name = "u2", namespace = "other" } },
+]
+[[gateways.tcpGateway.tcpHosts]]
+name = "default"
+destination.upstreamGroup = { name = "grp" }
+[[gateways]]
+metadata = { name = "pp", namespace = "n" }
+bindAddress = "127.0.0.1"
+bindPort = 0
+options.proxyProtocol = { allowRequestsWithoutProxyProtocol = true, rules = [{ tlvType = 255, onTlvPresent = { key = "k" } }] }
+tcpGateway.tcpHosts = [{ destination.single.upstream = { name = "u" } }]
+[[upstreams]]
+metadata = { name = "u", namespace = "n" }
+static.hosts = [{ addr = "127.0.0.1", port = 1 }]
+proxyProtocolVersion = "V1"
+loadBalancerConfig.ringHash.ringHashConfig = { minimumRingSize = 16, maximumRingSize = 64 }
+healthChecks = [{ timeout = "1s", interval = "2s", initialJitter = "0.1s", intervalJitter = "0.2s", intervalJitterPercent = 5, unhealthyThreshold = 2, healthyThreshold = 3, reuseConnection = false, noTrafficInterval = "30s", unhealthyInterval = "4s", unhealthyEdgeInterval = "1s", healthyEdgeInterval = "3s", tcpHealthCheck = { send = { text = "0A0b" }, receive = [{ text = "ff" }, { text = "00" }] } }]
+outlierDetection = { consecutive5xx = 7, interval = "1s", baseEjectionTime = "2s", maxEjectionPercent = 50, splitExternalLocalOriginErrors = true, consecutiveLocalOriginFailure = 2, enforcingConsecutiveLocalOriginFailure = 90 }
+[[upstreams.failover.prioritizedLocalities]]
+localityEndpoints = [{ locality = { region = "r" }, lbEndpoints = [{ address = "10.0.0.1", port = 2, loadBalancingWeight = 4 }] }]
+[[upstreams]]
+metadata = { name = "u2", namespace = "other" }
+static.hosts = [{ addr = "127.0.0.1", port = 3 }]
+loadBalancerConfig.maglev = {}
+[[upstreamGroups]]
+metadata = { name = "grp", namespace = "n" }
+destinations = [{ weight = 1, destination.upstream = { name = "u" } }]
+)toml");
+  for (const char* want : {
+           "proxyProtocol = { allowRequestsWithoutProxyProtocol = false, rules = [] }\n",
+           "listenerFiltersTimeout = \"2.5s\"",
+           "sniPassthrough = { maxClientHelloBytes = 4096, onNoMatch = \"reset\" }",
+           "sslConfig = { sniDomains = [\"a.example\", \"*.b.example\"] }",
+           "destination.multi.destinations = [\n"
+           "  { weight = 0, destination.upstream = { name = \"u\", namespace = \"n\" } },\n"
+           "  { weight = 3, destination.upstream = { name = \"u2\", namespace = \"other\" } "
+           "},\n]\n",
+           "destination.upstreamGroup = { name = \"grp\", namespace = \"n\" }\n",
+           "rules = [{ tlvType = 255, onTlvPresent = { metadataNamespace = \"\", key = \"k\" } }]",
+           "proxyProtocolVersion = \"V1\"\n",
+           "ringHash = { ringHashConfig = { minimumRingSize = 16, maximumRingSize = 64 } }",
+           "maglev = {}",
+           "reuseConnection = false\n",
+           "unhealthyEdgeInterval = \"1s\"\n",
+           "tcpHealthCheck = { send = { text = \"0a0b\" }, receive = [{ text = \"ff\" }, { text = "
+           "\"00\" }] }\n",
+           "consecutiveLocalOriginFailure = 2\nenforcingConsecutiveLocalOriginFailure = 90\n",
+           "[[upstreams.failover.prioritizedLocalities]]  # priority 1\n",
+           "lbEndpoints = [\n    { address = \"10.0.0.1\", port = 2, loadBalancingWeight = 4 },\n  "
+           "]",
+           "[[upstreamGroups]]\nmetadata = { name = \"grp\", namespace = \"n\" }\n",
+       }) {
+    EXPECT_NE(printed.find(want), std::string::npos) << want << "\n---\n" << printed;
+  }
+  // The deprecated flag is printed as what it means.
+  EXPECT_EQ(printed.find("useProxyProto"), std::string::npos) << printed;
+}
+
 }  // namespace
 }  // namespace ringway::config

@@ -378,52 +378,44 @@ metadata = { name = "tcp" }
 bindAddress = "127.0.0.1"
 bindPort = 8000
 ssl = false
-use_proxy_proto = true
 [gateways.options]
 connectionBalanceConfig = { exactBalance = {} }
 [gateways.tcpGateway.options]
 tcpProxySettings = { tunnelingConfig = { hostname = "x" } }
 connectionLimit = { maxActiveConnections = 1, delayBeforeClose = "1s" }
 [[gateways.tcpGateway.tcpHosts]]
-destination.multi = {}
+destination.forwardSniClusterName = {}
 [[gateways.tcpGateway.tcpHosts]]
+sslConfig = { sniDomains = ["a.example"] }
 destination.single.upstream = { name = "echo" }
 [[upstreams]]
 metadata = { name = "echo" }
 static.hosts = [{ addr = "127.0.0.1", port = 9000, sniAddr = "x" }]
 useHttp2 = true
-healthChecks = []
 connectionConfig.maxRequestsPerConnection = 1
-loadBalancerConfig.ringHash = {}
 circuitBreakers.maxPendingRequests = 10
 )toml");
   EXPECT_EQ(
       errors(r),
       (Lines{
           "test.toml:5:1: error: gateways[0].ssl: ssl is not supported yet",
-          "test.toml:6:1: error: gateways[0].use_proxy_proto: use_proxy_proto is not supported yet",
-          "test.toml:8:1: error: gateways[0].options.connectionBalanceConfig: "
+          "test.toml:7:1: error: gateways[0].options.connectionBalanceConfig: "
           "connectionBalanceConfig is not supported yet",
-          "test.toml:10:22: error: "
+          "test.toml:9:22: error: "
           "gateways[0].tcpGateway.options.tcpProxySettings.tunnelingConfig: "
           "tunnelingConfig is not supported yet",
-          "test.toml:11:47: error: "
+          "test.toml:10:47: error: "
           "gateways[0].tcpGateway.options.connectionLimit.delayBeforeClose: "
           "delayBeforeClose is not supported yet",
-          "test.toml:13:13: error: gateways[0].tcpGateway.tcpHosts[0].destination.multi: multi is "
-          "not supported yet",
-          "test.toml:14:1: error: gateways[0].tcpGateway.tcpHosts[1]: several tcpHosts need SNI "
-          "matching (sslConfig), not supported yet",
+          "test.toml:12:13: error: gateways[0].tcpGateway.tcpHosts[0].destination."
+          "forwardSniClusterName: forwardSniClusterName is not supported yet",
           "test.toml:18:52: error: upstreams[0].static.hosts[0].sniAddr: sniAddr is not supported "
           "yet",
           "test.toml:19:1: error: upstreams[0].useHttp2: useHttp2 applies to HTTP only; Ringway "
           "forwards TCP",
-          "test.toml:20:1: error: upstreams[0].healthChecks: healthChecks is not supported yet",
-          "test.toml:21:18: error: upstreams[0].connectionConfig.maxRequestsPerConnection: "
+          "test.toml:20:18: error: upstreams[0].connectionConfig.maxRequestsPerConnection: "
           "maxRequestsPerConnection applies to HTTP only; Ringway forwards TCP",
-          "test.toml:22:20: error: upstreams[0].loadBalancerConfig.ringHash: ringHash is not "
-          "supported yet",
-          "test.toml:23:17: error: upstreams[0].circuitBreakers.maxPendingRequests: "
+          "test.toml:21:17: error: upstreams[0].circuitBreakers.maxPendingRequests: "
           "maxPendingRequests is not supported yet",
       }));
 }
