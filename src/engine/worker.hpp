@@ -191,6 +191,9 @@ class Worker {
 
   // worker_session.cpp: accept to connect, endings
   void on_new_connection(uint32_t gateway, int fd);
+  // Once the session's tcpHost is known: its upstream, the backpressure limits that depend on
+  // it, the circuit breaker, then the first connect.
+  void begin_upstream(uint32_t slot);
   void start_connect(uint32_t slot);
   void on_connect_part(uint32_t slot, Op op, int res);
   void established(uint32_t slot);

@@ -42,6 +42,8 @@ void Worker::on_new_connection(uint32_t gateway, int fd) {
   Session& s = sessions_.at(slot);
   s.state = SessionState::Connecting;
   s.gateway = gateway;
+  // Provisional, for a session that ends before begin_upstream() (its access-log line names
+  // an upstream): the first tcpHost's.
   s.upstream = static_cast<uint32_t>(gw.tcp_hosts.empty() ? 0 : gw.tcp_hosts[0].upstream_index);
   s.downstream_fd = fd;
   s.accepted_ms = s.last_activity_ms = now_ms_;
@@ -54,23 +56,6 @@ void Worker::on_new_connection(uint32_t gateway, int fd) {
                              .count();
   }
   gs.add(GatewayStat::downstream_connections_active, 1);
-
-  // Backpressure limits, counted in buffers (what memory is really spent on): the bytes read
-  // from downstream wait for the upstream, so they are bounded by the upstream's
-  // perConnectionBufferLimitBytes, and the other way by the gateway's. Envoy likewise pauses
-  // reading one side when the other side's write buffer is over its limit.
-  const auto& up = shared_.config->upstreams[s.upstream];
-  const uint64_t limits[2] = {up.per_connection_buffer_limit_bytes,
-                              gw.per_connection_buffer_limit_bytes};
-  for (int d = 0; d < 2; ++d) {
-    // In 64 bits: a limit near 4 GiB plus a buffer's size would wrap in 32. A limit larger than
-    // the pool means "as much as the pool gives", which hold_limit() bounds anyway.
-    const uint64_t size = pool_->buffer_size();
-    const auto pause_at = static_cast<uint32_t>(
-        std::clamp<uint64_t>((limits[d] + size - 1) / size, 1, pool_->count()));
-    s.dirs[d].pause_at = pause_at;
-    s.dirs[d].resume_at = pause_at / 4;  // low watermark: resume at a quarter of the limit
-  }
 
   if (draining_ && now_ms_ >= drain_deadline_ms_) {
     // Accepted after the drain deadline (same batch of completions, or taken from the accept
@@ -106,6 +91,31 @@ void Worker::on_new_connection(uint32_t gateway, int fd) {
     }
     s.limit_counted = true;
   }
+  s.tcp_host = 0;
+  begin_upstream(slot);
+}
+
+void Worker::begin_upstream(uint32_t slot) {
+  Session& s = sessions_.at(slot);
+  const auto& gw = shared_.config->gateways[s.gateway];
+  s.upstream = static_cast<uint32_t>(gw.tcp_hosts[s.tcp_host].upstream_index);
+  // Backpressure limits, counted in buffers (what memory is really spent on): the bytes read
+  // from downstream wait for the upstream, so they are bounded by the upstream's
+  // perConnectionBufferLimitBytes, and the other way by the gateway's. Envoy likewise pauses
+  // reading one side when the other side's write buffer is over its limit.
+  const auto& up = shared_.config->upstreams[s.upstream];
+  const uint64_t limits[2] = {up.per_connection_buffer_limit_bytes,
+                              gw.per_connection_buffer_limit_bytes};
+  for (int d = 0; d < 2; ++d) {
+    // In 64 bits: a limit near 4 GiB plus a buffer's size would wrap in 32. A limit larger than
+    // the pool means "as much as the pool gives", which hold_limit() bounds anyway.
+    const uint64_t size = pool_->buffer_size();
+    const auto pause_at = static_cast<uint32_t>(
+        std::clamp<uint64_t>((limits[d] + size - 1) / size, 1, pool_->count()));
+    s.dirs[d].pause_at = pause_at;
+    s.dirs[d].resume_at = pause_at / 4;  // low watermark: resume at a quarter of the limit
+  }
+
   // circuitBreakers.maxConnections: a session holds one upstream connection (open or
   // connecting) at a time, so the breaker counts sessions from their first connect attempt.
   auto& open = shared_.upstream_sessions[s.upstream];

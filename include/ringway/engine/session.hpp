@@ -80,6 +80,7 @@ struct Session {
   uint16_t generation = 0;
   SessionState state = SessionState::Free;
   uint32_t gateway = 0;
+  uint32_t tcp_host = 0;  // index into the gateway's tcpHosts, chosen before the upstream
   uint32_t upstream = 0;
   uint32_t host = 0;
   bool host_counted = false;     // balancer.on_start() done for `host` (undo on close)
