@@ -443,6 +443,18 @@ void Worker::import_established(SessionExport& e) {
 void Worker::retire_listeners() {
   for (uint32_t i = 0; i < listeners_.size(); ++i) {
     Listener& l = listeners_[i];
+    if (!l.retiring && l.fd >= 0 && l.armed && !l.cancelling) {
+      // A listen socket we share with the previous process: both rings waited on it, and the
+      // kernel wakes only ONE waiter per connection for an accept (io_uring arms accept polls
+      // exclusive). A wake-up that went to the previous process's accept just before it was
+      // cancelled left that connection in the queue with nobody woken for it; it waited for the
+      // next connection to arrive (seen in the reload test: one connection in ~3 runs sat in the
+      // queue, Recv-Q 1 on the listener, until the client gave up). The previous process has
+      // cancelled every accept by now (it sends the sessions only after), so cancelling ours and
+      // arming it again makes the kernel try an accept at once and take whatever is queued.
+      cancel_accept(i);
+      continue;
+    }
     if (!l.retiring || l.fd < 0) continue;
     l.retire_now = true;
     if (l.paused) {

@@ -10,10 +10,12 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstring>
 #include <regex>
 #include <thread>
+#include <vector>
 
 #include "fixture.hpp"
 #include "proc_audit.hpp"
@@ -81,6 +83,32 @@ LoopFigures connect_loop(const Endpoint& gw, int rate, uint64_t max_count,
   }
   f.seconds = ms_since(start) / 1000.0;
   return f;
+}
+
+// `clients` connect loops side by side, each at rate/clients, summed: one client is sequential,
+// so on a busy machine the latency of each exchange (not the proxy) would cap its rate below
+// what the test means to offer.
+LoopFigures connect_loops(const Endpoint& gw, int clients, int rate, uint64_t max_count,
+                          const std::atomic<bool>& stop) {
+  std::vector<LoopFigures> each(static_cast<size_t>(clients));
+  std::vector<std::thread> threads;
+  for (int c = 0; c < clients; ++c) {
+    threads.emplace_back([&, c] {
+      each[static_cast<size_t>(c)] = connect_loop(gw, rate / clients, max_count / clients, stop);
+    });
+  }
+  LoopFigures total;
+  for (int c = 0; c < clients; ++c) {
+    threads[static_cast<size_t>(c)].join();
+    const LoopFigures& f = each[static_cast<size_t>(c)];
+    total.ok += f.ok;
+    total.refused += f.refused;
+    total.reset += f.reset;
+    total.other += f.other;
+    total.lost += f.lost;
+    total.seconds = std::max(total.seconds, f.seconds);
+  }
+  return total;
 }
 
 // Long-lived sessions that stream both ways for as long as the test wants: each sends a 1 KiB
@@ -240,7 +268,7 @@ TEST_F(ReloadTest, HupUnderLoadRefusesNothingAndMovesEverySession) {
   ASSERT_TRUE(poll_until([&] { return established.load() == kLongLived; }, scaled(Millis(10000))));
   std::atomic<bool> stop{false};
   LoopFigures loop;
-  std::thread loop_thread([&] { loop = connect_loop(gw, 600, 20000, stop); });
+  std::thread loop_thread([&] { loop = connect_loops(gw, 4, 600, 20000, stop); });
   std::this_thread::sleep_until(Clock::now() + Millis(800));  // the loop runs before the HUP
 
   const auto hup_at = Clock::now();
@@ -274,10 +302,9 @@ TEST_F(ReloadTest, HupUnderLoadRefusesNothingAndMovesEverySession) {
   EXPECT_GE(*active, static_cast<double>(kLongLived));
   EXPECT_EQ(loop.refused, 0U);
   EXPECT_EQ(loop.reset + loop.other, 0U);
-  // Known open defect: in about one run in four, one connection of the loop made around the
-  // moment of the handover connects but never gets its echo back (not refused, not reset);
-  // the cause is not found yet. Tolerated at one, and printed above, until it is.
-  EXPECT_LE(loop.lost, 1U);
+  // A connection that connects but never gets its echo (it sat in a shared listener's queue
+  // whose wake-up went to the old process; see Worker::retire_listeners).
+  EXPECT_EQ(loop.lost, 0U);
   EXPECT_GE(static_cast<double>(loop.ok) / loop.seconds, 500.0 / timeout_scale());
   EXPECT_GT(taken, 0);
 
@@ -295,6 +322,74 @@ TEST_F(ReloadTest, HupUnderLoadRefusesNothingAndMovesEverySession) {
   const int fds = fd_count(new_pid);
   note("successor_fds_at_rest", fds);
   EXPECT_EQ(close_wait_count(new_pid), 0);
+}
+
+// One client, strictly one connection at a time, through five reloads in a row, beside sessions
+// that stream both ways and must come out byte-exact. No other connection arrives to wake a
+// listener, so a connection stranded in a shared listen socket's queue (its
+// wake-up went to the process that was handing over) would wait until the client gives up:
+// every exchange must complete.
+TEST_F(ReloadTest, ChainedReloadsStrandNoConnection) {
+  constexpr int kReloads = 5;
+  constexpr size_t kStreams = 100;
+  const uint16_t up = upstream_.listen("127.0.0.1", PeerScript::Echo());
+  const std::string toml =
+      make_config({.workers = 2}, {GatewayConf{}}, {UpstreamConf{.hosts = {{"127.0.0.1", up}}}});
+  ASSERT_TRUE(start_proxy(toml));
+  const Endpoint gw = gateway();
+  // Streaming sessions keep the workers busy, which is what widens the window (a worker
+  // between taking the handover command and cancelling its accept); they move five times.
+  std::atomic<bool> stop_streams{false};
+  std::atomic<size_t> established{0};
+  StreamFigures streams;
+  std::thread stream_thread(
+      [&] { streams = stream_sessions(gw, kStreams, stop_streams, &established); });
+  ASSERT_TRUE(poll_until([&] { return established.load() == kStreams; }, scaled(Millis(10000))));
+  std::atomic<bool> stop{false};
+  LoopFigures loop;
+  std::thread loop_thread([&] { loop = connect_loop(gw, 600, 1000000, stop); });
+  std::this_thread::sleep_until(Clock::now() + Millis(800));
+  pid_t current = -1;  // -1: the process proxy() started
+  int reloads = 0;
+  for (; reloads < kReloads; ++reloads) {
+    const auto before = proxy().stderr_text().size();
+    if (current < 0) {
+      proxy().signal(SIGHUP);
+      if (!proxy().wait_exit(scaled(Millis(20000)))) break;
+    } else {
+      ::kill(current, SIGHUP);
+      int status = 0;
+      if (::waitpid(current, &status, 0) != current || !WIFEXITED(status) ||
+          WEXITSTATUS(status) != 0) {
+        break;
+      }
+    }
+    // The successor's "took over" line reaches the shared stderr before its predecessor exits.
+    std::smatch m;
+    const std::string log = proxy().stderr_text().substr(before);
+    if (!std::regex_search(log, m, std::regex("reload: pid ([0-9]+) took over"))) break;
+    current = static_cast<pid_t>(std::stol(m[1]));
+    successor_ = current;
+    std::this_thread::sleep_until(Clock::now() + Millis(800));  // traffic between reloads
+  }
+  stop = true;
+  loop_thread.join();
+  stop_streams = true;
+  stream_thread.join();
+  note("reloads", reloads);
+  note("long_lived_byte_exact", static_cast<double>(streams.byte_exact));
+  note("long_lived_mib_each_way", static_cast<double>(streams.bytes_each_way) / (1 << 20));
+  note("connect_loop_ok", static_cast<double>(loop.ok));
+  note("connect_loop_lost", static_cast<double>(loop.lost));
+  note("connect_loop_refused", static_cast<double>(loop.refused));
+  note("connect_loop_reset", static_cast<double>(loop.reset + loop.other));
+  EXPECT_EQ(reloads, kReloads);
+  EXPECT_EQ(streams.byte_exact, kStreams);
+  EXPECT_EQ(streams.reset, 0U);
+  EXPECT_EQ(loop.lost, 0U);
+  EXPECT_EQ(loop.refused, 0U);
+  EXPECT_EQ(loop.reset + loop.other, 0U);
+  EXPECT_GT(loop.ok, 0U);
 }
 
 TEST_F(ReloadTest, HupWithInvalidConfigChangesNothing) {
@@ -397,7 +492,7 @@ TEST_F(ReloadTest, HupWithNewPrebindKeepaliveReplacesTheListener) {
   }
   std::atomic<bool> stop{false};
   LoopFigures loop;
-  std::thread loop_thread([&] { loop = connect_loop(gw, 600, 20000, stop); });
+  std::thread loop_thread([&] { loop = connect_loops(gw, 4, 600, 20000, stop); });
   std::this_thread::sleep_until(Clock::now() + Millis(500));
   uint16_t new_admin = 0;
   const pid_t new_pid = reload_and_wait(&new_admin);

@@ -99,7 +99,9 @@ class Engine {
   // spreads the records over the workers by their exporting worker's index; the workers own
   // the fds from here on.
   virtual void import_sessions(std::vector<SessionExport> sessions) = 0;
-  // Drains and closes the inherited listeners start() did not take (their options changed).
+  // Once the previous process no longer accepts: drains and closes the inherited listeners
+  // start() did not take (their options changed), and re-arms the accept on every shared one
+  // so a connection whose wake-up went to the previous process is taken now.
   virtual void retire_listeners() = 0;
 
   virtual const Features& features() const = 0;
