@@ -18,6 +18,7 @@
 
 #include <cerrno>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 
 #include <fmt/format.h>
@@ -108,9 +109,7 @@ void stop_new_process(pid_t pid) {
 
 }  // namespace
 
-bool reload(const ProcessInfo& self, const config::Config& running, engine::Engine& engine,
-            bool* drain_on_failure) {
-  *drain_on_failure = false;
+bool reload(const ProcessInfo& self, const config::Config& running, engine::Engine& engine) {
   log::notice("reload: checking {}", self.config_path);
   if (!config_is_valid(self.config_path)) return false;
   if (self.exe.empty()) {
@@ -176,14 +175,17 @@ bool reload(const ProcessInfo& self, const config::Config& running, engine::Engi
     // Our child is stopped first, so no two processes ever forward the same session.
     ::close(sock);
     stop_new_process(child);
+    // Connections it accepted and had not handed back die with it; everything else is ours
+    // again: the sessions, and the listen sockets, which stayed open here (unarmed).
     const size_t n = sessions.size();
     engine.import_sessions(std::move(sessions));
+    engine.resume_accepting();
     notify::main_pid(::getpid());
+    notify::ready();
     log::error(
-        "reload: the new process did not confirm the handover ({}); kept {} sessions "
-        "here and draining them",
+        "reload: the new process did not confirm the handover ({}); took back {} sessions, "
+        "accepting again, still running the previous config",
         done ? "it reported a failure" : done.error().message, n);
-    *drain_on_failure = true;
     return false;
   }
   engine::close_fds(sessions);  // the new process holds its own references now
@@ -237,6 +239,15 @@ size_t take_over_sessions(int sock, engine::Engine& engine) {
   close_all(b->fds);
   if (!sessions) {
     log::error("{}; the previous process keeps its sessions", sessions.error().message);
+    report_failure(sock);
+    engine.retire_listeners();
+    return 0;
+  }
+  if (std::getenv("RINGWAY_TEST_FAIL_TAKEOVER") != nullptr) {
+    // Fault injection for the tests: fail exactly where a real import could (the sessions are
+    // here, the old process waits for Done). Its own references keep every session alive.
+    log::error("handover: failing the takeover on purpose (RINGWAY_TEST_FAIL_TAKEOVER)");
+    engine::close_fds(sessions.value());
     report_failure(sock);
     engine.retire_listeners();
     return 0;

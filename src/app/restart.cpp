@@ -174,6 +174,7 @@ bool store_for_restart(const config::Config& running, engine::Engine& engine) {
     }
     log::error("restart: the fd store refused the sessions; draining them here");
     engine.import_sessions(std::move(sessions));
+    engine.resume_accepting();  // the drain that follows accepts what is queued, then closes
     return false;
   }
   // systemd reads notify messages asynchronously and drops those whose sender has exited by

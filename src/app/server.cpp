@@ -211,17 +211,11 @@ int run_server(const config::Config& config, const handover::ProcessInfo& self) 
         log::notice("SIGHUP ignored: draining");
         continue;
       }
-      bool drain_on_failure = false;
-      if (handover::reload(self, config, *engine, &drain_on_failure)) {
+      if (handover::reload(self, config, *engine)) {
         // Everything moved: what is left here (sessions that were already closing) ends now.
         if (admin) admin->set_draining();
         engine->stop_now();
         break;
-      }
-      if (drain_on_failure) {
-        draining = true;
-        if (admin) admin->set_draining();
-        engine->begin_drain(std::chrono::steady_clock::now() + config.settings.drain_timeout);
       }
       continue;
     }

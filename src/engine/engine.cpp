@@ -115,6 +115,11 @@ class EngineImpl final : public Engine {
       w->post(Command{Command::Kind::Retire, {}, {}});
   }
 
+  void resume_accepting() override {
+    for (auto& w : workers_)
+      w->post(Command{Command::Kind::Resume, {}, {}});
+  }
+
   Result<void> start() override {
     if (!workers_.empty()) return Error{EALREADY, "engine already started"};
     const uint32_t n = shared_->worker_count;

@@ -300,9 +300,6 @@ void Worker::maybe_deliver_handover() {
 // ---- import -------------------------------------------------------------------------------
 
 void Worker::import_sessions(std::vector<SessionExport>& imports) {
-  // A worker that takes sessions back after a failed handover accepts again only if it was
-  // not told to drain: the server decides that with the next command.
-  handing_over_ = false;
   for (auto& e : imports) {
     if (e.upstream_fd < 0) {
       const uint32_t g = find_id(shared_.gateway_ids, e.gateway);
@@ -439,6 +436,18 @@ void Worker::import_established(SessionExport& e) {
 }
 
 // ---- listeners ----------------------------------------------------------------------------
+
+// The handover failed: this process keeps serving. Its listeners stayed open (unarmed), so
+// nothing was refused meanwhile; connections that queued while no accept was armed are taken
+// at once by the first accept.
+void Worker::resume_accepting() {
+  if (!handing_over_) return;
+  handing_over_ = false;
+  exported_.clear();  // nothing is left here: a delivered export moved its records out
+  for (uint32_t i = 0; i < listeners_.size(); ++i)
+    settle_listener(i);
+  log::info("worker {}: handover failed; accepting again", index_);
+}
 
 void Worker::retire_listeners() {
   for (uint32_t i = 0; i < listeners_.size(); ++i) {

@@ -414,6 +414,9 @@ void Worker::handle_commands() {
       case Command::Kind::Retire:
         retire_listeners();
         break;
+      case Command::Kind::Resume:
+        resume_accepting();
+        break;
     }
   }
 }

@@ -89,13 +89,15 @@ struct HandoverRequest {
 struct Command {
   // HandOver: stop accepting, bring every session to a quiet point and export it.
   // Import: take over `imports` as sessions. Retire: drain and close retiring listeners.
+  // Resume: accept again after a handover failed.
   enum class Kind : uint8_t {
     Drain,
     StopNow,
     Sockets,
     HandOver,
     Import,
-    Retire
+    Retire,
+    Resume
   } kind = Kind::Drain;
   std::chrono::steady_clock::time_point deadline{};
   std::shared_ptr<SocketsRequest> sockets;
@@ -222,6 +224,7 @@ class Worker {
   void import_sessions(std::vector<SessionExport>& imports);
   void import_established(SessionExport& e);
   void retire_listeners();
+  void resume_accepting();
   void retire_listener(uint32_t li);
 
   // forward_copy.cpp: one direction through the buffer pool

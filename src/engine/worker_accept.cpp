@@ -140,12 +140,23 @@ void Worker::settle_listener(uint32_t li) {
     retire_listener(li);
     return;
   }
-  if (draining_ || handing_over_) {
-    // No op references the fd any more, so closing it cannot race an accept. At a drain,
-    // connections the kernel already completed wait in the accept queue, and close() would
-    // reset them: take them first and serve them like any other session of the drain. At a
-    // handover the new process holds the same listen socket, so its queue is not ours to take.
-    if (draining_ && !handing_over_) accept_queued(li);
+  if (handing_over_) {
+    // Handed over: the new process accepts on this same socket now, so its queue is not ours
+    // to take. Ours stays open but unarmed until this process stops, so that if the handover
+    // fails this process can accept again (resume_accepting) without a moment where the port
+    // is closed, and so that a restart can still pass the socket to systemd's fd store after
+    // the export.
+    if (stopping_) {
+      ::close(l.fd);
+      l.fd = -1;
+    }
+    return;
+  }
+  if (draining_) {
+    // No op references the fd any more, so closing it cannot race an accept. Connections the
+    // kernel already completed wait in the accept queue, and close() would reset them: take
+    // them first and serve them like any other session of the drain.
+    accept_queued(li);
     ::close(l.fd);
     l.fd = -1;
     return;

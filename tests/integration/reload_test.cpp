@@ -392,6 +392,73 @@ TEST_F(ReloadTest, ChainedReloadsStrandNoConnection) {
   EXPECT_GT(loop.ok, 0U);
 }
 
+// The new process fails after the sessions were sent to it (fault injected with
+// RINGWAY_TEST_FAIL_TAKEOVER, which only a successor reads): the old process stops it, takes
+// every session back, accepts again on the listen sockets it kept open, and goes on running.
+TEST_F(ReloadTest, FailedTakeoverKeepsEverythingInTheOldProcess) {
+  constexpr size_t kLongLived = 20;
+  const uint16_t up = upstream_.listen("127.0.0.1", PeerScript::Echo());
+  const std::string toml =
+      make_config({.workers = 2}, {GatewayConf{}}, {UpstreamConf{.hosts = {{"127.0.0.1", up}}}});
+  ::setenv("RINGWAY_TEST_FAIL_TAKEOVER", "1", 1);
+  const bool started = start_proxy(toml);
+  ::unsetenv("RINGWAY_TEST_FAIL_TAKEOVER");
+  ASSERT_TRUE(started);
+  const Endpoint gw = gateway();
+  std::atomic<bool> stop_streams{false};
+  std::atomic<size_t> established{0};
+  StreamFigures streams;
+  std::thread stream_thread(
+      [&] { streams = stream_sessions(gw, kLongLived, stop_streams, &established); });
+  ASSERT_TRUE(poll_until([&] { return established.load() == kLongLived; }, scaled(Millis(10000))));
+  std::atomic<bool> stop{false};
+  LoopFigures loop;
+  std::thread loop_thread([&] { loop = connect_loops(gw, 2, 200, 20000, stop); });
+  std::this_thread::sleep_until(Clock::now() + Millis(300));
+
+  const auto before = proxy().stderr_text().size();
+  proxy().signal(SIGHUP);
+  const bool failed_over = poll_until(
+      [&] {
+        return proxy().stderr_text().find("did not confirm the handover", before) !=
+               std::string::npos;
+      },
+      scaled(Millis(20000)));
+  // The failed successor is our child (subreaper) once the old process stopped it: reap it.
+  std::smatch m;
+  const std::string log = proxy().stderr_text().substr(before);
+  if (std::regex_search(log, m, std::regex("reload: started .* as pid ([0-9]+)"))) {
+    const auto pid = static_cast<pid_t>(std::stol(m[1]));
+    EXPECT_TRUE(
+        poll_until([&] { return ::waitpid(pid, nullptr, WNOHANG) == pid; }, scaled(Millis(5000))))
+        << "the failed successor " << pid << " is still there";
+  }
+  std::this_thread::sleep_until(Clock::now() + Millis(1000));  // traffic after the failure
+  stop = true;
+  loop_thread.join();
+  // Connections made now are served by the old process.
+  const std::atomic<bool> never{false};
+  const LoopFigures later = connect_loop(gw, 100, 20, never);
+  EXPECT_EQ(later.ok, 20U);
+  stop_streams = true;
+  stream_thread.join();
+
+  note("connect_loop_ok", static_cast<double>(loop.ok));
+  note("connect_loop_refused", static_cast<double>(loop.refused));
+  note("connect_loop_reset", static_cast<double>(loop.reset + loop.other));
+  note("connect_loop_lost", static_cast<double>(loop.lost));
+  note("long_lived_byte_exact", static_cast<double>(streams.byte_exact));
+  EXPECT_TRUE(failed_over) << "the old process never reported the failed takeover";
+  EXPECT_TRUE(proxy().running()) << "the old process must keep running";
+  EXPECT_EQ(streams.byte_exact, kLongLived);
+  EXPECT_EQ(streams.reset, 0U);
+  // The listen sockets never closed: nothing was refused. (Connections the failed successor
+  // had accepted die with it and show up as resets; they are printed, not asserted.)
+  EXPECT_EQ(loop.refused, 0U);
+  EXPECT_EQ(loop.lost, 0U);
+  expect_no_leaks();
+}
+
 TEST_F(ReloadTest, HupWithInvalidConfigChangesNothing) {
   const uint16_t up = upstream_.listen("127.0.0.1", PeerScript::Echo());
   ASSERT_TRUE(

@@ -65,9 +65,9 @@ struct ProcessInfo {
 // The old side of a reload, on the main thread. Returns true when the new process took
 // everything over (the caller exits at once), false when this process keeps running: the
 // config was invalid (every diagnostic logged), the new process failed to start, or the
-// handover failed midway (then the sessions are taken back and `drain_on_failure` is set).
-bool reload(const ProcessInfo& self, const config::Config& running, engine::Engine& engine,
-            bool* drain_on_failure);
+// handover failed midway (then the sessions are taken back and accepting resumes: this process
+// goes on as if the reload had not been asked for).
+bool reload(const ProcessInfo& self, const config::Config& running, engine::Engine& engine);
 
 // The new side, before Engine::start: receives the listen sockets (empty when the old process
 // sent none in time).

@@ -103,6 +103,9 @@ class Engine {
   // start() did not take (their options changed), and re-arms the accept on every shared one
   // so a connection whose wake-up went to the previous process is taken now.
   virtual void retire_listeners() = 0;
+  // Exporting side, after a handover failed: accept again on the listeners hand_over() stopped
+  // (they stay open through a handover for exactly this).
+  virtual void resume_accepting() = 0;
 
   virtual const Features& features() const = 0;
   virtual uint32_t worker_count() const = 0;
