@@ -71,16 +71,17 @@ done
 case "$state" in running|degraded) ;; *) skip "the container's systemd did not boot (state '$state')" ;; esac
 echo "ok: container booted (systemd $(in_ct systemctl --version | head -1 | awk '{print $2}'), state $state)"
 # Name service as on a Debian 12 host: libnss-systemd (priority standard, installed by default)
-# puts "systemd" in nsswitch.conf, which resolves DynamicUser= users. dbus-daemon needs that to
-# accept the unit's (dynamic) uid on the bus; the container's empty /etc has no nsswitch.conf.
+# puts "systemd" in nsswitch.conf, which resolves DynamicUser= users; the container's empty /etc
+# has none. (It does not make the system bus usable for a dynamic uid: dbus-daemon refuses those
+# since systemd 250.4, systemd#22737. The unit's ExecStop=+ hook asks PID 1 instead.)
 if ls /usr/lib/*/libnss_systemd.so.2 >/dev/null 2>&1; then
   printf 'passwd: files systemd\ngroup: files systemd\nshadow: files\nhosts: files\n' |
     in_ct sh -c 'cat > /etc/nsswitch.conf'
   nss_note="nss-systemd resolves the DynamicUser"
 else
-  nss_note="no libnss-systemd here: the DynamicUser cannot use the bus, restart drains"
+  nss_note="no libnss-systemd here: the DynamicUser has no name"
 fi
-# The system bus: Ringway asks it whether a SIGTERM is a restart.
+# The system bus: Ringway's fallback when no ExecStop hook told it the job type.
 in_ct systemctl start dbus.socket >/dev/null 2>&1 || echo "note: no dbus in the container"
 echo "ok: name service: $nss_note"
 
