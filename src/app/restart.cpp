@@ -227,8 +227,8 @@ std::optional<Hint> hint_from(const siginfo_t& info) {
               std::chrono::steady_clock::now()};
 }
 
-bool store_for_restart(const config::Config& running, engine::Engine& engine,
-                       const std::optional<Hint>& hint) {
+bool store_for_restart(const config::Config& running, const std::string& config_path,
+                       engine::Engine& engine, const std::optional<Hint>& hint) {
   if (std::getenv("NOTIFY_SOCKET") == nullptr) return false;
   // The hook's message, if fresh (systemd sends SIGTERM as soon as ExecStop= ends); otherwise
   // the bus, which works for a unit with a static User= (not DynamicUser=, see before_stop).
@@ -242,6 +242,13 @@ bool store_for_restart(const config::Config& running, engine::Engine& engine,
   if (st.job_type != "restart") {
     log::info("SIGTERM: the unit's job is {}: draining",
               st.job_type.empty() ? "unknown (" + st.why + ")" : "'" + st.job_type + "'");
+    return false;
+  }
+  // The next process starts from the file on disk: if it is invalid, ExecStartPre= fails and
+  // systemd releases the store with every session in it. Draining here ends them properly.
+  if (!handover::config_is_valid(config_path, "restart",
+                                 "draining instead of storing the sessions (the next start "
+                                 "will fail)")) {
     return false;
   }
   const auto started = std::chrono::steady_clock::now();
@@ -304,12 +311,9 @@ bool store_for_restart(const config::Config& running, engine::Engine& engine,
   const int memfd = state_memfd(state);
   if (memfd < 0) return take_back(fmt::format("memfd: {}", std::strerror(errno)), 0);
   size_t stored = 0;
-  bool ok = true;
-  for (; ok && stored < fds.size(); ++stored) {
-    ok = store_fd(fds[stored], fd_name(stored));
-    if (!ok) break;
-  }
-  if (ok) ok = store_fd(memfd, kStateName);
+  while (stored < fds.size() && store_fd(fds[stored], fd_name(stored)))
+    ++stored;
+  const bool ok = stored == fds.size() && store_fd(memfd, kStateName);
   ::close(memfd);
   if (!ok) return take_back("the fd store refused a file descriptor", stored);
   // systemd reads notify messages asynchronously: the barrier returns once it has processed
@@ -396,7 +400,18 @@ std::optional<Stored> take_stored() {
   auto sessions =
       handover::decode_sessions(state.substr(sizeof(header) + header.listener_bytes), fds);
   handover::close_all(fds);  // anything no record named
-  if (listeners) out.listeners = std::move(listeners.value());
+  if (listeners) {
+    // A stand-in is no listen socket: dropped, so start() opens a new one for its gateway.
+    for (auto& l : listeners.value()) {
+      int accepting = 0;
+      socklen_t len = sizeof(accepting);
+      if (::getsockopt(l.fd, SOL_SOCKET, SO_ACCEPTCONN, &accepting, &len) == 0 && accepting != 0) {
+        out.listeners.push_back(std::move(l));
+      } else {
+        ::close(l.fd);
+      }
+    }
+  }
   if (sessions) out.sessions = std::move(sessions.value());
   log::info("restart: {} fds from the fd store, state {} bytes: {} listen sockets, {} sessions", n,
             state.size(), out.listeners.size(), out.sessions.size());

@@ -247,7 +247,7 @@ int run_server(const config::Config& config, const handover::ProcessInfo& self) 
     if (sig == SIGPIPE) continue;
     // `systemctl restart`: listeners and sessions go into systemd's fd store for the next
     // process, and this one ends now. Anything else (stop, no systemd, a full store) drains.
-    if (!draining && restart::store_for_restart(config, *engine, restart_hint)) {
+    if (!draining && restart::store_for_restart(config, self.config_path, *engine, restart_hint)) {
       if (admin) admin->set_draining();
       engine->stop_now();
       break;

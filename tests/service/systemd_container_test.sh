@@ -9,7 +9,8 @@
 #            fd store (FDSTORE=1) to the next process, with the same zero figures, and the gap
 #            between the old process storing and the new one resuming printed;
 #   watchdog the unit's WatchdogSec never fired (no restart, Result=success);
-#   stop     drains: a session open at `systemctl stop` keeps forwarding until it ends.
+#   stop     drains: a session open at `systemctl stop` keeps forwarding until it ends;
+#   restart with an invalid config drains too (the errors logged with file:line:col).
 # Exits 77 with the reason when the container cannot be booted here.
 # The echo upstream and the connect loop are ringway-load (serve --mode echo; crr, one
 # connection at a time, each a 64-byte echo exchange); the long-lived sessions are
@@ -240,11 +241,15 @@ echo "ok: restart under load"
 echo "ok: watchdog ($(in_ct systemctl show -p WatchdogUSec --value ringway)) never fired"
 
 # ---- stop drains ----------------------------------------------------------------------------
-python3 - "$gw_port" "$work/stopping" <<'EOF' &
+# One session open while `systemctl "$@"` runs: it must keep forwarding until it ends on its own
+# (a drain), however long the command takes. Prints how long the command took.
+with_session_open() {
+  rm -f "$work/stopping"
+  python3 - "$gw_port" "$work/stopping" <<'EOF' &
 import os, socket, sys, time
 s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=5)
 open(sys.argv[2], "w").close()
-time.sleep(1.5)  # `systemctl stop` has been sent meanwhile
+time.sleep(1.5)  # the systemctl command has been sent meanwhile
 for i in range(10):
     s.sendall(b"drain%d" % i)
     assert s.recv(16) == b"drain%d" % i
@@ -252,12 +257,29 @@ for i in range(10):
 s.shutdown(socket.SHUT_WR)
 assert s.recv(16) == b""
 EOF
-drain_client=$!
-for _ in $(seq 1 50); do [ -f "$work/stopping" ] && break; sleep 0.1; done
-t0=$(date +%s%N)
-in_ct systemctl stop ringway || fail "systemctl stop"
-stop_ms=$(( ($(date +%s%N) - t0) / 1000000 ))
-wait "$drain_client" || fail "the session open at stop was not drained"
-echo "[ measured ] stop: systemctl stop took ${stop_ms} ms with one session open (it ended on its own)"
+  local client=$!
+  for _ in $(seq 1 50); do [ -f "$work/stopping" ] && break; sleep 0.1; done
+  local t0; t0=$(date +%s%N)
+  in_ct systemctl "$@" ringway >/dev/null 2>&1 && cmd_rc=0 || cmd_rc=$?
+  cmd_ms=$(( ($(date +%s%N) - t0) / 1000000 ))
+  wait "$client" || fail "the session open during 'systemctl $*' was not drained"
+}
+with_session_open stop
+[ "$cmd_rc" -eq 0 ] || fail "systemctl stop failed"
+echo "[ measured ] stop: systemctl stop took ${cmd_ms} ms with one session open (it ended on its own)"
 [ "$(ringway_count)" -eq 0 ] || fail "ringway still running after stop"
 echo "ok: stop drains"
+
+# ---- restart with an invalid config: drains ---------------------------------------------------
+# The next start would fail at ExecStartPre= and systemd would release the store with the
+# sessions in it: the old process checks the file first, logs why, and drains instead.
+in_ct systemctl start ringway || fail "systemctl start (before the invalid restart)"
+printf '\n[settings]\nworkers = "two"\n' | in_ct sh -c 'cat >> /etc/ringway/ringway.toml'
+with_session_open restart
+[ "$cmd_rc" -ne 0 ] || fail "systemctl restart succeeded with an invalid config"
+invalid=$(in_ct journalctl -u ringway -t ringway --no-pager -o cat | grep -E '^restart: .*is invalid' | tail -1 || true)
+located=$(in_ct journalctl -u ringway -t ringway --no-pager -o cat | grep -cE '^restart: /etc/ringway/ringway.toml:[0-9]+:[0-9]+' || true)
+echo "[ measured ] restart with an invalid config: systemctl restart took ${cmd_ms} ms and failed (rc $cmd_rc); the session open was drained; logged: ${invalid:-nothing}"
+[ -n "$invalid" ] && [ "$located" -gt 0 ] || fail "the invalid config was not reported with file:line:col at restart"
+[ "$(ringway_count)" -eq 0 ] || fail "ringway running after a restart with an invalid config"
+echo "ok: restart with an invalid config drains"

@@ -34,12 +34,13 @@ struct Hint {
 // The hook's message: nullopt unless `info` is kHintSignal queued by root (sigqueue).
 std::optional<Hint> hint_from(const siginfo_t& info);
 
-// At SIGTERM: if the job is a restart (the hook's fresh hint, else asked over the system bus),
-// exports every session and stores listeners, sessions and a state memfd in the fd store.
-// True when everything is stored (the caller stops its engine at once and exits); false: drain
-// as for a stop (anything exported has been taken back; the log says why).
-bool store_for_restart(const config::Config& running, engine::Engine& engine,
-                       const std::optional<Hint>& hint);
+// At SIGTERM: if the job is a restart (the hook's fresh hint, else asked over the system bus)
+// and `config_path` is valid for the next process, exports every session and stores listeners,
+// sessions and a state memfd in the fd store. True when everything is stored (the caller stops
+// its engine at once and exits); false: drain as for a stop (anything exported has been taken
+// back; the log says why).
+bool store_for_restart(const config::Config& running, const std::string& config_path,
+                       engine::Engine& engine, const std::optional<Hint>& hint);
 
 // What the previous process stored, from LISTEN_FDS/LISTEN_FDNAMES.
 struct Stored {
