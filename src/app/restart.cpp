@@ -1,7 +1,8 @@
-// `systemctl restart` without losing anything (see restart.hpp): at SIGTERM, when systemd's
-// pending job for our unit is a restart, listen sockets and quiesced sessions go into the
-// unit's fd store (FDSTORE=1), their state into a memfd stored beside them; the next process
-// finds them in LISTEN_FDS/LISTEN_FDNAMES, resumes them, and removes them from the store.
+// `systemctl restart` without losing anything (see restart.hpp): the unit's ExecStop= hook
+// (before_stop, as root) learns from PID 1 that the job is a restart and tells the main process;
+// at the SIGTERM that follows, listen sockets and quiesced sessions go into the unit's fd store
+// (FDSTORE=1), one fd per message, their state into a sealed memfd stored beside them; the next
+// process finds them in LISTEN_FDS/LISTEN_FDNAMES, resumes them, and removes them from the store.
 #include "ringway/app/restart.hpp"
 
 #include <fcntl.h>
