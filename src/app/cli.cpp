@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "ringway/app/restart.hpp"
 #include "ringway/app/server.hpp"
 #include "ringway/config/import_gloo.hpp"
 #include "ringway/config/loader.hpp"
@@ -122,6 +123,10 @@ int cli_main(int argc, char** argv) {
   cli.add_flag("--version", version, "print the version and exit");
   // Internal: set by a reload on the process it starts (the socket to the previous process).
   cli.add_option("--handover-fd", handover_fd)->group("");
+  int before_stop_pid = 0;
+  cli.add_option("--before-stop", before_stop_pid,
+                 "ExecStop= hook of the systemd unit (as root): if systemd is restarting the "
+                 "unit, tell its main process PID to hand its sessions to the fd store, then exit");
   std::vector<std::string> import_paths;
   CLI::App* import = cli.add_subcommand(
       "import-gloo",
@@ -139,6 +144,7 @@ int cli_main(int argc, char** argv) {
 
   log::init_from_environment();
   if (import->parsed()) return import_gloo_main(import_paths);
+  if (before_stop_pid != 0) return restart::before_stop(before_stop_pid);
   if (version) {
     std::printf("ringway %s\n", RINGWAY_VERSION);
     return 0;

@@ -39,33 +39,6 @@ constexpr std::chrono::milliseconds kExportTimeout{1000};
 // The old process exits within 2 s of the new one accepting, whatever its sessions do.
 constexpr std::chrono::milliseconds kImportTimeout{800};
 
-// Same checks as `ringway --check`: loader, then every socket option tried on a scratch socket.
-bool config_is_valid(const std::string& path) {
-  config::LoadResult loaded = config::load_file(path);
-  std::vector<config::Diagnostic> all = std::move(loaded.diagnostics);
-  if (loaded.ok()) {
-    config::Diagnostics trial(path);
-    net::check_config(*loaded.config, trial);
-    for (auto& d : trial.take())
-      all.push_back(std::move(d));
-  }
-  size_t errors = 0;
-  for (const auto& d : all) {
-    if (d.severity == config::Diagnostic::Severity::Error) {
-      ++errors;
-      log::error("reload: {}", config::format(d));
-    } else {
-      log::warning("reload: {}", config::format(d));
-    }
-  }
-  if (errors > 0 || !loaded.ok()) {
-    log::error("reload: {} is invalid ({} errors); still running the previous config", path,
-               errors);
-    return false;
-  }
-  return true;
-}
-
 // Starts the binary on disk with the same arguments plus --handover-fd, as a sibling: clone
 // with CLONE_PARENT makes it a child of our own parent (under systemd, PID 1). systemd waits
 // for a main process after SIGTERM only if it is its own child; one it merely "supervises"
@@ -109,9 +82,36 @@ void stop_new_process(pid_t pid) {
 
 }  // namespace
 
+bool config_is_valid(const std::string& path, std::string_view who, std::string_view outcome) {
+  config::LoadResult loaded = config::load_file(path);
+  std::vector<config::Diagnostic> all = std::move(loaded.diagnostics);
+  if (loaded.ok()) {
+    config::Diagnostics trial(path);
+    net::check_config(*loaded.config, trial);
+    for (auto& d : trial.take())
+      all.push_back(std::move(d));
+  }
+  size_t errors = 0;
+  for (const auto& d : all) {
+    if (d.severity == config::Diagnostic::Severity::Error) {
+      ++errors;
+      log::error("{}: {}", who, config::format(d));
+    } else {
+      log::warning("{}: {}", who, config::format(d));
+    }
+  }
+  if (errors > 0 || !loaded.ok()) {
+    log::error("{}: {} is invalid ({} errors); {}", who, path, errors, outcome);
+    return false;
+  }
+  return true;
+}
+
 bool reload(const ProcessInfo& self, const config::Config& running, engine::Engine& engine) {
   log::notice("reload: checking {}", self.config_path);
-  if (!config_is_valid(self.config_path)) return false;
+  if (!config_is_valid(self.config_path, "reload", "still running the previous config")) {
+    return false;
+  }
   if (self.exe.empty()) {
     log::error("reload: the path of the ringway binary is unknown; still running");
     return false;

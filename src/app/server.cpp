@@ -12,6 +12,7 @@
 #include <chrono>
 #include <cstring>
 #include <memory>
+#include <optional>
 
 #include <fmt/format.h>
 
@@ -100,7 +101,7 @@ int run_server(const config::Config& config, const handover::ProcessInfo& self) 
   // MSG_NOSIGNAL, and nothing else should be able to kill the daemon with it.
   sigset_t signals;
   sigemptyset(&signals);
-  for (int s : {SIGTERM, SIGINT, SIGHUP, SIGPIPE})
+  for (int s : {SIGTERM, SIGINT, SIGHUP, SIGPIPE, restart::kHintSignal})
     sigaddset(&signals, s);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
@@ -173,7 +174,19 @@ int run_server(const config::Config& config, const handover::ProcessInfo& self) 
     engine->import_sessions(std::move(stored->sessions));
     engine->retire_listeners();
     restart::forget_stored(*stored);
-    log::info("restart: resumed {} sessions from the fd store", n);
+    // The gap: from the previous process storing its sockets to this one serving them again
+    // (new connections meanwhile wait in the listen sockets' backlog).
+    const int64_t gap_ms = stored->stored_wall_ns > 0
+                               ? (std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                      std::chrono::system_clock::now().time_since_epoch())
+                                      .count() -
+                                  stored->stored_wall_ns) /
+                                     1000000
+                               : -1;
+    log::notice(
+        "restart: resumed {} sessions from the fd store, {} ms after the previous "
+        "process stored them",
+        n, gap_ms);
   }
   log::info("ready");
   notify::ready();
@@ -185,6 +198,7 @@ int run_server(const config::Config& config, const handover::ProcessInfo& self) 
     period = std::min(period, std::chrono::duration_cast<std::chrono::milliseconds>(*watchdog));
   }
   bool draining = false;
+  std::optional<restart::Hint> restart_hint;  // from the unit's ExecStop hook
   auto last_status = std::chrono::steady_clock::now() - std::chrono::hours(1);
   while (!engine->stopped()) {
     const auto now = std::chrono::steady_clock::now();
@@ -204,8 +218,13 @@ int run_server(const config::Config& config, const handover::ProcessInfo& self) 
     const auto wait = draining ? std::chrono::milliseconds(50) : period;
     timespec ts{static_cast<time_t>(wait.count() / 1000),
                 static_cast<long>((wait.count() % 1000) * 1000000)};
-    const int sig = sigtimedwait(&signals, nullptr, &ts);
+    siginfo_t info{};
+    const int sig = sigtimedwait(&signals, &info, &ts);
     if (sig < 0) continue;  // EAGAIN (timeout) or EINTR
+    if (sig == restart::kHintSignal) {
+      if (auto h = restart::hint_from(info)) restart_hint = h;
+      continue;
+    }
     if (sig == SIGHUP) {
       if (draining) {
         log::notice("SIGHUP ignored: draining");
@@ -220,9 +239,13 @@ int run_server(const config::Config& config, const handover::ProcessInfo& self) 
       continue;
     }
     if (sig == SIGPIPE) continue;
-    // restart::store_for_restart (systemctl restart through the fd store) is not called yet:
-    // in the real-systemd test the state memfd stored last never reached the next process, so
-    // its sessions would be reset; draining keeps them. See README "Changing the config".
+    // `systemctl restart`: listeners and sessions go into systemd's fd store for the next
+    // process, and this one ends now. Anything else (stop, no systemd, a full store) drains.
+    if (!draining && restart::store_for_restart(config, self.config_path, *engine, restart_hint)) {
+      if (admin) admin->set_draining();
+      engine->stop_now();
+      break;
+    }
     if (!draining) {
       draining = true;
       notify::stopping();

@@ -18,6 +18,7 @@
 #include <chrono>
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "ringway/config/model.hpp"
@@ -61,6 +62,10 @@ struct ProcessInfo {
   std::string config_path;
   int handover_fd = -1;  // set when this process was started by a reload
 };
+
+// The checks of `ringway --check` (loader, then every socket option tried on a scratch socket),
+// every diagnostic logged as "<who>: ..."; if invalid, also "<path> is invalid ...; <outcome>".
+bool config_is_valid(const std::string& path, std::string_view who, std::string_view outcome);
 
 // The old side of a reload, on the main thread. Returns true when the new process took
 // everything over (the caller exits at once), false when this process keeps running: the
