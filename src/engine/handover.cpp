@@ -11,6 +11,7 @@
 // (nothing was read from its downstream yet, so nothing can be lost or doubled).
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -446,7 +447,49 @@ void Worker::resume_accepting() {
   exported_.clear();  // nothing is left here: a delivered export moved its records out
   for (uint32_t i = 0; i < listeners_.size(); ++i)
     settle_listener(i);
+  // The failed process was killed, but its ring is torn down asynchronously: for a moment its
+  // accept polls may still sit on our listen sockets and swallow wake-ups (see
+  // retire_listeners). Watch the queues until that is surely over.
+  watch_accept_queues(kAcceptWatchMs);
   log::info("worker {}: handover failed; accepting again", index_);
+}
+
+// A connection can wait in an accept queue with an accept armed and nobody woken for it when
+// the one exclusive wake-up went to another process's accept that then went away. For a
+// while after a handover, each tick looks at every armed listener's queue (TCP_INFO on a
+// listen socket reports its length in tcpi_unacked); a queue that was non-empty at two checks
+// in a row with no accept completing in between is stranded, and re-arming the accept takes it.
+void Worker::watch_accept_queues(int64_t for_ms) {
+  accept_watch_until_ms_ = std::max(accept_watch_until_ms_, now_ms_ + for_ms);
+  if (accept_watch_armed_) return;
+  accept_watch_armed_ = true;
+  timers_.insert(tick_at(now_ms_ + kTickMs), static_cast<uint64_t>(TimerKind::AcceptWatch) << 56);
+}
+
+void Worker::check_accept_queues() {
+  for (uint32_t i = 0; i < listeners_.size(); ++i) {
+    Listener& l = listeners_[i];
+    if (l.fd < 0 || !l.armed || l.cancelling || l.paused || l.retire_now) {
+      l.queue_seen = false;
+      continue;
+    }
+    tcp_info info{};
+    socklen_t len = sizeof(info);
+    if (::getsockopt(l.fd, IPPROTO_TCP, TCP_INFO, &info, &len) != 0) continue;
+    bool queued = info.tcpi_unacked > 0;
+    if (queued && l.queue_seen && l.accepted == l.accepted_at_check) {
+      log::info(
+          "worker {}: {} connections waited in the accept queue of {} with no wake-up; "
+          "accepting them now",
+          index_, info.tcpi_unacked, l.address.to_string());
+      worker_stats_.add(WorkerStat::accept_rearms_total);
+      cancel_accept(i);  // on_accept/settle_listener arm it again, which accepts at once
+      queued = false;
+    }
+    l.queue_seen = queued;
+    l.accepted_at_check = l.accepted;
+  }
+  if (now_ms_ < accept_watch_until_ms_) watch_accept_queues(0);
 }
 
 void Worker::retire_listeners() {
@@ -462,6 +505,7 @@ void Worker::retire_listeners() {
       // cancelled every accept by now (it sends the sessions only after), so cancelling ours and
       // arming it again makes the kernel try an accept at once and take whatever is queued.
       cancel_accept(i);
+      watch_accept_queues(kAcceptWatchMs);
       continue;
     }
     if (!l.retiring || l.fd < 0) continue;

@@ -346,6 +346,10 @@ void Worker::on_timer(uint64_t payload) {
     case TimerKind::DrainDeadline:
       force_close_all();
       return;
+    case TimerKind::AcceptWatch:
+      accept_watch_armed_ = false;
+      check_accept_queues();
+      return;
     case TimerKind::ConnectRetry: {
       Session* s = sessions_.find(a, generation);
       if (s == nullptr || s->state != SessionState::Connecting) return;

@@ -38,6 +38,7 @@ namespace ringway::engine {
 inline constexpr int64_t kTickMs = 100;            // timer wheel resolution
 inline constexpr int64_t kAcceptPauseMs = 100;     // back-off after EMFILE/ENFILE/ENOBUFS/ENOMEM
 inline constexpr int64_t kSingleAcceptMs = 10000;  // one accept per SQE this long after a shortage
+inline constexpr int64_t kAcceptWatchMs = 2000;    // stranded-accept watch after a handover
 
 // The first tick at or after `ms`: a timer never fires early.
 inline TimerWheel::Tick tick_at(int64_t ms) {
@@ -152,6 +153,11 @@ class Worker {
     bool retiring = false;    // see ListenerSpec::retiring
     bool retire_now = false;  // Retire received: drain the queue and close once settled
     TimerId resume_timer;
+    // For the stranded-accept watch after a handover (handover.cpp): connections accepted so
+    // far, and what the previous check saw.
+    uint64_t accepted = 0;
+    uint64_t accepted_at_check = 0;
+    bool queue_seen = false;
   };
   // Until this worker-clock time, listeners accept one connection at a time (no multishot): a
   // descriptor shortage was seen, and a multishot accept would take every descriptor that
@@ -161,8 +167,13 @@ class Worker {
     Idle = 1,
     AcceptResume = 2,
     DrainDeadline = 3,
-    ConnectRetry = 4
+    ConnectRetry = 4,
+    AcceptWatch = 5
   };
+  // Until this worker-clock time, check every tick for connections stranded in an accept
+  // queue (handover.cpp watch_accept_queues).
+  int64_t accept_watch_until_ms_ = 0;
+  bool accept_watch_armed_ = false;
 
   // worker.cpp
   void thread_main(std::promise<Result<void>>* ready);
@@ -225,6 +236,8 @@ class Worker {
   void import_established(SessionExport& e);
   void retire_listeners();
   void resume_accepting();
+  void watch_accept_queues(int64_t for_ms);
+  void check_accept_queues();
   void retire_listener(uint32_t li);
 
   // forward_copy.cpp: one direction through the buffer pool

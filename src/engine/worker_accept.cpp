@@ -107,6 +107,7 @@ void Worker::on_accept(uint32_t li, int res, uint32_t flags) {
     --worker_ops_;
   }
   if (res >= 0) {
+    ++l.accepted;
     if (stopping_) {
       ::close(res);
     } else if (handing_over_) {

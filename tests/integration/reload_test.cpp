@@ -448,6 +448,8 @@ TEST_F(ReloadTest, FailedTakeoverKeepsEverythingInTheOldProcess) {
   note("connect_loop_reset", static_cast<double>(loop.reset + loop.other));
   note("connect_loop_lost", static_cast<double>(loop.lost));
   note("long_lived_byte_exact", static_cast<double>(streams.byte_exact));
+  // Connections whose wake-up the killed successor's accept swallowed, found by the watch.
+  note("accept_rearms", fetch_metric(admin_port(), "ringway_accept_rearms_total").value_or(-1));
   EXPECT_TRUE(failed_over) << "the old process never reported the failed takeover";
   EXPECT_TRUE(proxy().running()) << "the old process must keep running";
   EXPECT_EQ(streams.byte_exact, kLongLived);

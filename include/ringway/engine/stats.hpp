@@ -46,6 +46,8 @@ namespace ringway::engine {
 #define RINGWAY_WORKER_STATS(X)                                                                \
   X(buffer_pool_enobufs_total, counter, "receives that found the worker's buffer pool empty")  \
   X(accept_pauses_total, counter, "accept paused for back-off (EMFILE/ENFILE/ENOBUFS/ENOMEM)") \
+  X(accept_rearms_total, counter,                                                              \
+    "accepts re-armed after a handover because connections waited with no wake-up")            \
   X(stale_completions_total, counter, "completions for a session slot already reused")         \
   X(cq_overflow_total, counter, "completion queue overflows reported by the kernel")           \
   X(buffer_pool_free, gauge, "free buffers in the worker's pool")                              \
