@@ -84,6 +84,9 @@ void Worker::begin_handover(std::shared_ptr<HandoverRequest> request) {
   }
   handing_over_ = true;
   handover_ = std::move(request);
+  // The new process checks the hosts from now on; ours are cancelled (fds closed once their
+  // ops complete) and start again if the sessions come back (import_sessions).
+  stop_health_checks();
   // Listeners: accepting stops here; settle_listener() closes our fd once no accept is in
   // flight. The new process holds the same sockets, so what waits in their queues is its now.
   stop_accepting();
@@ -218,7 +221,7 @@ void Worker::export_session(uint32_t slot) {
   e.accepted_wall_ns = s.accepted_wall_ns;
   if (s.upstream_fd >= 0)
     upstream_stats_[s.upstream].add(UpstreamStat::upstream_connections_active, -1);
-  if (s.host_counted) balancers_[s.upstream].on_end(s.host);
+  if (s.host_counted) pickers_[s.upstream].on_end(s.host);
   if (s.state == SessionState::Established) {
     e.upstream_fd = s.upstream_fd;
     e.upstream = shared_.upstream_ids[s.upstream];
@@ -303,6 +306,7 @@ void Worker::import_sessions(std::vector<SessionExport>& imports) {
   // A worker that takes sessions back after a failed handover accepts again only if it was
   // not told to drain: the server decides that with the next command.
   handing_over_ = false;
+  if (!draining_ && checks_stopped_) start_health_checks();
   for (auto& e : imports) {
     if (e.upstream_fd < 0) {
       const uint32_t g = find_id(shared_.gateway_ids, e.gateway);
@@ -363,7 +367,7 @@ void Worker::import_established(SessionExport& e) {
     s.host = h;
     s.attempts = std::max<uint8_t>(1, e.attempts);
     s.host_counted = true;
-    balancers_[u].on_start(h);
+    pickers_[u].on_start(h);
     break;
   }
   if (shared_.sink) {
