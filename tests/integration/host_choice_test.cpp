@@ -19,11 +19,14 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <csignal>
+#include <fstream>
 #include <map>
 #include <sstream>
 #include <thread>
 
 #include "fixture.hpp"
+#include "proc_audit.hpp"
 
 namespace ringway::test {
 namespace {
@@ -468,6 +471,53 @@ TEST_F(HostChoiceTest, OutlierEjectsRefusingHostAndReturnsIt) {
   EXPECT_TRUE(wait_metric("ringway_upstream_host_ejections_total", lbad, 1, scaled(Millis(500))));
   EXPECT_NE(proxy().stderr_text().find("ejected by outlier detection"), std::string::npos);
   expect_no_leaks();
+}
+
+// TCP sockets in SYN_SENT (state 02) towards `port` on this host (/proc/net/tcp).
+int syn_sent_to(uint16_t port) {
+  std::ifstream in("/proc/net/tcp");
+  std::string line;
+  std::getline(in, line);  // header
+  int n = 0;
+  char want[8];
+  std::snprintf(want, sizeof(want), ":%04X", port);
+  while (std::getline(in, line)) {
+    std::istringstream f(line);
+    std::string sl, local, remote, state;
+    f >> sl >> local >> remote >> state;
+    if (state == "02" && remote.size() >= 5 && remote.substr(remote.size() - 5) == want) ++n;
+  }
+  return n;
+}
+
+// A check whose connect hangs (a blackholed host, timeout 20 s) is in flight at SIGTERM: the
+// worker cancels it, closes its socket and exits at once, not when the check would time out.
+TEST_F(HostChoiceTest, DrainCancelsHealthCheckInFlight) {
+  ConnectBlackhole hole;
+  ASSERT_TRUE(hole.ok()) << "could not fill the blackhole's accept queue";
+  IdBackend a('a');
+  std::string extra = health_check_toml(1000, 1, 1);
+  extra.replace(extra.find("timeout = \"300ms\""), 17, "timeout = \"20s\"");
+  const std::string dest = "destination.single.upstream = { name = \"holed\" }";
+  std::string up = upstream_toml("holed", {&a}, extra);
+  up.replace(up.find(" ]\n"), 3,
+             ", { addr = \"127.0.0.1\", port = " + std::to_string(hole.port()) + " } ]\n");
+  // The blackhole's own last filler connect hangs in SYN_SENT too: count above it.
+  const int before = syn_sent_to(hole.port());
+  ASSERT_TRUE(start_proxy(settings_toml(2) + gateway_toml("tcp", dest) + up));
+  ASSERT_TRUE(poll_until([&] { return syn_sent_to(hole.port()) > before; }, scaled(Millis(3000))))
+      << "no health-check connect towards the blackhole seen";
+  EXPECT_EQ(session_via(gateway()), 'a');
+  proxy().signal(SIGTERM);
+  const auto term_at = Clock::now();
+  const auto code = proxy().wait_exit(scaled(Millis(10000)));
+  const double exit_ms = ms_since(term_at);
+  note("exit_after_sigterm_ms", exit_ms);
+  ASSERT_TRUE(code.has_value()) << "no exit within 10 s of SIGTERM";
+  EXPECT_EQ(*code, 0);
+  // Well before the 20 s check timeout: the hanging connect was cancelled, not waited for.
+  EXPECT_LT(exit_ms, 10000.0);
+  EXPECT_EQ(syn_sent_to(hole.port()), before) << "the check's socket outlived the daemon";
 }
 
 }  // namespace
