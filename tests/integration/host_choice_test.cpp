@@ -13,7 +13,9 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <gtest/gtest.h>
@@ -22,9 +24,11 @@
 #include <csignal>
 #include <fstream>
 #include <map>
+#include <regex>
 #include <sstream>
 #include <thread>
 
+#include "admin_client.hpp"
 #include "fixture.hpp"
 #include "proc_audit.hpp"
 
@@ -518,6 +522,72 @@ TEST_F(HostChoiceTest, DrainCancelsHealthCheckInFlight) {
   // Well before the 20 s check timeout: the hanging connect was cancelled, not waited for.
   EXPECT_LT(exit_ms, 10000.0);
   EXPECT_EQ(syn_sent_to(hole.port()), before) << "the check's socket outlived the daemon";
+}
+
+// Reload (SIGHUP) while a check hangs on a blackhole: the old process hands over, cancels its
+// checks and exits 0 without waiting for the check's 20 s timeout; the new process checks the
+// hosts from then on.
+class HostChoiceReloadTest : public HostChoiceTest {
+ protected:
+  void SetUp() override {
+    // The successor is started as the old process's sibling: as subreaper, this test
+    // becomes its parent and can stop it by its pid.
+    ::prctl(PR_SET_CHILD_SUBREAPER, 1);
+  }
+  void TearDown() override {
+    if (successor_ > 0) {
+      ::kill(successor_, SIGKILL);
+      ::waitpid(successor_, nullptr, 0);
+    }
+    HostChoiceTest::TearDown();
+  }
+  pid_t successor_ = -1;
+};
+
+TEST_F(HostChoiceReloadTest, ReloadHandsOverWithHealthCheckInFlight) {
+  ConnectBlackhole hole;
+  ASSERT_TRUE(hole.ok()) << "could not fill the blackhole's accept queue";
+  IdBackend a('a');
+  std::string extra = health_check_toml(300, 1, 1);
+  extra.replace(extra.find("timeout = \"300ms\""), 17, "timeout = \"20s\"");
+  const std::string dest = "destination.single.upstream = { name = \"holed\" }";
+  std::string up = upstream_toml("holed", {&a}, extra);
+  up.replace(up.find(" ]\n"), 3,
+             ", { addr = \"127.0.0.1\", port = " + std::to_string(hole.port()) + " } ]\n");
+  const int before = syn_sent_to(hole.port());
+  ASSERT_TRUE(start_proxy(settings_toml(2) + gateway_toml("tcp", dest) + up));
+  ASSERT_TRUE(poll_until([&] { return syn_sent_to(hole.port()) > before; }, scaled(Millis(3000))));
+  ASSERT_TRUE(poll_until([&] { return a.checks() >= 1; }, scaled(Millis(3000))));
+
+  const auto log_before = proxy().stderr_text().size();
+  proxy().signal(SIGHUP);
+  const auto hup_at = Clock::now();
+  const auto code = proxy().wait_exit(scaled(Millis(15000)));
+  const double exit_ms = ms_since(hup_at);
+  note("old_process_exit_after_hup_ms", exit_ms);
+  ASSERT_TRUE(code.has_value()) << "the old process did not exit within 15 s of SIGHUP";
+  EXPECT_EQ(*code, 0);
+  const std::string log = proxy().stderr_text().substr(log_before);
+  std::smatch m;
+  ASSERT_TRUE(std::regex_search(log, m, std::regex("reload: pid ([0-9]+) took over"))) << log;
+  successor_ = static_cast<pid_t>(std::stol(m[1]));
+  uint16_t admin = 0;
+  std::string rest = log;
+  std::smatch p;
+  while (std::regex_search(rest, p, std::regex("admin listening on 127\\.0\\.0\\.1:([0-9]+)"))) {
+    admin = static_cast<uint16_t>(std::stoi(p[1]));
+    rest = p.suffix();
+  }
+  ASSERT_NE(admin, 0) << log;
+  // The successor checks: `a` sees new checks, and the blackholed host is still being tried.
+  const int64_t checks_then = a.checks();
+  EXPECT_TRUE(poll_until([&] { return a.checks() >= checks_then + 2; }, scaled(Millis(5000))));
+  EXPECT_TRUE(poll_until(
+      [&] {
+        return fetch_metric(admin, "ringway_upstream_host_healthy", host_labels("holed", a)) ==
+               std::optional<double>(1);
+      },
+      scaled(Millis(3000))));
 }
 
 }  // namespace
