@@ -184,8 +184,7 @@ class Worker {
     size_t next_block = 0;     // first `receive` block not yet seen
     std::string seen;          // received bytes not yet matched (bounded)
     std::unique_ptr<char[]> buffer;
-    TimerId timer;      // next check or this check's timeout
-    bool ever = false;  // a result was published (the first one is always logged)
+    TimerId timer;  // next check or this check's timeout
   };
 
   // worker.cpp

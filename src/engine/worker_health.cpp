@@ -256,7 +256,6 @@ void Worker::conclude_check(uint32_t i) {
                    shared_.upstream_ids[c.upstream], host, c.state.failures_in_a_row(), c.failure);
     }
   }
-  c.ever = true;
   if (!checks_stopped_)
     schedule_check(i, now_ms_ + next_check_delay_ms(c, changed || was != healthy));
 }
