@@ -33,7 +33,7 @@ constexpr int kExitStartFailure = 1;
 bool resolve_upstreams(const config::Config& config, std::vector<engine::ResolvedUpstream>& out) {
   for (const auto& up : config.upstreams) {
     engine::ResolvedUpstream r;
-    for (const auto& host : up.hosts) {
+    auto add = [&](const config::StaticHost& host, uint32_t priority) {
       auto addrs = net::resolve(host.addr, host.port);
       if (!addrs || addrs->empty()) {
         log::error("upstream {}: host {}:{} does not resolve: {}", up.id(), host.addr, host.port,
@@ -42,6 +42,19 @@ bool resolve_upstreams(const config::Config& config, std::vector<engine::Resolve
       }
       r.hosts.push_back(addrs->front());
       r.weights.push_back(host.load_balancing_weight);
+      r.priorities.push_back(priority);
+      return true;
+    };
+    for (const auto& host : up.hosts) {
+      if (!add(host, 0)) return false;
+    }
+    // Failover hosts are resolved here too, once: a worker fails over without DNS.
+    for (size_t p = 0; p < up.failover.size(); ++p) {
+      for (const auto& locality : up.failover[p].localities) {
+        for (const auto& host : locality.hosts) {
+          if (!add(host, static_cast<uint32_t>(p + 1))) return false;
+        }
+      }
     }
     out.push_back(std::move(r));
   }

@@ -280,6 +280,23 @@ class EngineImpl final : public Engine {
       }
       snap.upstreams.push_back(std::move(named));
     }
+    for (size_t u = 0; u < config_.upstreams.size(); ++u) {
+      const UpstreamHostState& state = *shared_->host_states[u];
+      const ResolvedUpstream& resolved = shared_->upstreams[u];
+      for (size_t h = 0; h < state.hosts; ++h) {
+        StatsSnapshot::Host host;
+        host.upstream = shared_->upstream_ids[u];
+        host.host = resolved.hosts[h].to_string();
+        host.priority = resolved.priorities[h];
+        host.health_checked = config_.upstreams[u].health_check.has_value();
+        host.healthy = state.healthy[h].load(std::memory_order_relaxed) != 0;
+        host.ejected = state.ejected[h].load(std::memory_order_relaxed) != 0;
+        host.became_unhealthy = state.became_unhealthy[h].load(std::memory_order_relaxed);
+        host.became_healthy = state.became_healthy[h].load(std::memory_order_relaxed);
+        host.ejections = state.ejections[h].load(std::memory_order_relaxed);
+        snap.hosts.push_back(std::move(host));
+      }
+    }
     for (const auto& w : workers_) {
       std::array<int64_t, static_cast<size_t>(WorkerStat::kCount)> values{};
       for (size_t i = 0; i < values.size(); ++i) {
@@ -340,6 +357,7 @@ Result<std::unique_ptr<Engine>> Engine::create(const config::Config& config,
       return Error{EINVAL, fmt::format("upstream {} has no host", config.upstreams[u].id())};
     }
     upstreams[u].weights.resize(upstreams[u].hosts.size(), 1);
+    upstreams[u].priorities.resize(upstreams[u].hosts.size(), 0);
   }
   for (const auto& gw : config.gateways) {
     for (const auto& h : gw.tcp_hosts) {
@@ -360,6 +378,14 @@ Result<std::unique_ptr<Engine>> Engine::create(const config::Config& config,
   }
   shared->gateway_active = std::make_unique<std::atomic<int64_t>[]>(config.gateways.size());
   shared->upstream_sessions = std::make_unique<std::atomic<int64_t>[]>(config.upstreams.size());
+  for (size_t u = 0; u < config.upstreams.size(); ++u) {
+    auto state = std::make_unique<UpstreamHostState>(shared->upstreams[u].hosts.size());
+    if (const auto& od = config.upstreams[u].outlier_detection) {
+      state->outlier = std::make_unique<OutlierDetector>(*od, shared->upstreams[u].hosts.size(),
+                                                         0xA0761D6478BD642FULL + u);
+    }
+    shared->host_states.push_back(std::move(state));
+  }
   if (const char* forced = std::getenv("RINGWAY_FORWARDING"); forced != nullptr && *forced) {
     const std::string_view f(forced);
     if (f == "copy") {

@@ -85,8 +85,11 @@ void Worker::begin_handover(std::shared_ptr<HandoverRequest> request) {
   }
   handing_over_ = true;
   handover_ = std::move(request);
-  // Listeners: accepting stops here; settle_listener() closes our fd once no accept is in
-  // flight. The new process holds the same sockets, so what waits in their queues is its now.
+  // The new process checks the hosts from now on; ours are cancelled (fds closed once their
+  // ops complete) and start again if the handover fails (resume_accepting).
+  stop_health_checks();
+  // Listeners: accepting stops here; the fds stay open, unarmed, until this process stops
+  // (settle_listener). The new process holds the same sockets, so their queues are its now.
   stop_accepting();
   for (uint32_t slot = 0; slot < sessions_.high_water(); ++slot) {
     const Session& s = sessions_.at(slot);
@@ -219,7 +222,7 @@ void Worker::export_session(uint32_t slot) {
   e.accepted_wall_ns = s.accepted_wall_ns;
   if (s.upstream_fd >= 0)
     upstream_stats_[s.upstream].add(UpstreamStat::upstream_connections_active, -1);
-  if (s.host_counted) balancers_[s.upstream].on_end(s.host);
+  if (s.host_counted) pickers_[s.upstream].on_end(s.host);
   if (s.state == SessionState::Established) {
     e.upstream_fd = s.upstream_fd;
     e.upstream = shared_.upstream_ids[s.upstream];
@@ -361,7 +364,7 @@ void Worker::import_established(SessionExport& e) {
     s.host = h;
     s.attempts = std::max<uint8_t>(1, e.attempts);
     s.host_counted = true;
-    balancers_[u].on_start(h);
+    pickers_[u].on_start(h);
     break;
   }
   if (shared_.sink) {
@@ -447,6 +450,8 @@ void Worker::resume_accepting() {
   exported_.clear();  // nothing is left here: a delivered export moved its records out
   for (uint32_t i = 0; i < listeners_.size(); ++i)
     settle_listener(i);
+  // Health checks stopped with the export; this process goes on checking.
+  if (!draining_ && checks_stopped_) start_health_checks();
   // The failed process was killed, but its ring is torn down asynchronously: for a moment its
   // accept polls may still sit on our listen sockets and swallow wake-ups (see
   // retire_listeners). Watch the queues until that is surely over.

@@ -50,12 +50,7 @@ Worker::Worker(const EngineShared& shared, uint32_t index, int cpu,
   const auto& config = *shared_.config;
   gateway_stats_ = std::make_unique<GatewayStats[]>(config.gateways.size());
   upstream_stats_ = std::make_unique<UpstreamStats[]>(config.upstreams.size());
-  for (size_t u = 0; u < config.upstreams.size(); ++u) {
-    const auto& up = config.upstreams[u];
-    // Seeded per worker and upstream so random choices differ between workers.
-    balancers_.emplace_back(up.load_balancer, shared_.upstreams[u].weights,
-                            0x9E3779B97F4A7C15ULL * (index + 1) + u);
-  }
+  init_host_choice();
 }
 
 Worker::~Worker() {
@@ -180,6 +175,12 @@ Result<void> Worker::setup() {
   arm_wake();
   for (uint32_t i = 0; i < listeners_.size(); ++i)
     arm_accept(i);
+  start_health_checks();
+  for (uint32_t u = 0; u < shared_.config->upstreams.size(); ++u) {
+    if (shared_.host_states[u]->outlier && u % shared_.worker_count == index_) {
+      schedule_outlier_sweep(u);
+    }
+  }
   // Submitted before start() returns, so READY means accept really is armed everywhere.
   const int ret = ring_->submit();
   if (ret < 0) return system_error(-ret, "worker: first io_uring submit failed");
@@ -198,7 +199,7 @@ io_uring_sqe* Worker::sqe(uint64_t user_data) {
 }
 
 bool Worker::finished() const {
-  if (!draining_ || worker_ops_ != 0 || sessions_.live() != 0) return false;
+  if (!draining_ || worker_ops_ != 0 || check_ops_ != 0 || sessions_.live() != 0) return false;
   for (const auto& l : listeners_) {
     if (l.fd >= 0) return false;
   }
@@ -277,6 +278,12 @@ void Worker::dispatch(const io_uring_cqe* cqe) {
     case Op::SpliceOut:
       break;
     case Op::Test:
+      return;
+    case Op::CheckConnect:
+    case Op::CheckSend:
+    case Op::CheckRecv:
+    case Op::CheckCancel:
+      on_check_op(t.slot, t.generation, t.op, res);
       return;
   }
   if (sessions_.find(t.slot, t.generation) == nullptr) {
@@ -359,6 +366,15 @@ void Worker::on_timer(uint64_t payload) {
       start_connect(a);
       return;
     }
+    case TimerKind::HealthCheck:
+      on_check_timer(a);
+      return;
+    case TimerKind::HealthTimeout:
+      on_check_timeout(a, generation);
+      return;
+    case TimerKind::OutlierSweep:
+      on_outlier_sweep(a);
+      return;
   }
 }
 

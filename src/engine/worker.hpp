@@ -22,11 +22,13 @@
 #include <utility>
 #include <vector>
 
+#include "host_state.hpp"
 #include "ringway/config/model.hpp"
 #include "ringway/engine/balancer.hpp"
 #include "ringway/engine/buffer_pool.hpp"
 #include "ringway/engine/engine.hpp"
 #include "ringway/engine/handover.hpp"
+#include "ringway/engine/host_health.hpp"
 #include "ringway/engine/pipe_pool.hpp"
 #include "ringway/engine/ring.hpp"
 #include "ringway/engine/session.hpp"
@@ -59,6 +61,8 @@ struct EngineShared {
   // 1000 sessions on 2 workers with the default 1024 gave one worker 522 > 512.)
   std::unique_ptr<std::atomic<int64_t>[]> gateway_active;
   std::unique_ptr<std::atomic<int64_t>[]> upstream_sessions;
+  // Per upstream: health and ejection of each host, shared by every worker (host_state.hpp).
+  std::vector<std::unique_ptr<UpstreamHostState>> host_states;
   uint32_t worker_count = 1;
   // RINGWAY_FORWARDING=copy|splice|auto overrides every gateway's spliceMode (tests and CI run
   // the same scenarios in each mode); unset = the config decides.
@@ -168,7 +172,28 @@ class Worker {
     AcceptResume = 2,
     DrainDeadline = 3,
     ConnectRetry = 4,
-    AcceptWatch = 5
+    HealthCheck = 5,    // a = checker index: time for its next check
+    HealthTimeout = 6,  // a = checker index, generation = its check: the check's timeout
+    OutlierSweep = 7,   // a = upstream index: outlierDetection.interval
+    AcceptWatch = 8     // the stranded-accept watch after a handover (handover.cpp)
+  };
+  // One host's active health checker (worker_health.cpp). It lives on worker host % workers,
+  // runs one check at a time on this worker's ring, and publishes its verdict to every worker
+  // through UpstreamHostState::healthy.
+  struct HealthChecker {
+    uint32_t upstream = 0;
+    uint32_t host = 0;
+    HealthState state{1, 1};
+    int fd = -1;
+    uint16_t generation = 0;  // tags this check's ops and timeout apart from earlier ones'
+    uint32_t inflight = 0;    // io_uring ops of this check in flight (the fd stays open until 0)
+    enum class Result : uint8_t { Pending, Passed, Failed } result = Result::Pending;
+    const char* failure = "";  // why it failed, for the transition log line
+    size_t sent = 0;           // bytes of `send` written so far
+    size_t next_block = 0;     // first `receive` block not yet seen
+    std::string seen;          // received bytes not yet matched (bounded)
+    std::unique_ptr<char[]> buffer;
+    TimerId timer;  // next check or this check's timeout
   };
   // Until this worker-clock time, check every tick for connections stranded in an accept
   // queue (handover.cpp watch_accept_queues).
@@ -225,6 +250,30 @@ class Worker {
   void on_idle_timer(uint32_t slot, uint16_t generation);
   void emit_record(uint32_t slot, Session& s);
 
+  // host_choice.cpp: weighted destinations, host choice, outlier detection
+  void init_host_choice();
+  // The downstream's source address: what ringHash/maglev hash. Today the peer of the
+  // downstream fd; a PROXY protocol header will supply the real client here.
+  net::SocketAddress source_address(uint32_t slot);
+  // The host for the session's next connect attempt, or kNoHost when none is available.
+  uint32_t pick_host(uint32_t slot);
+  // A connect attempt's outcome or an upstream reset, for outlier detection.
+  void report_host_result(uint32_t upstream, uint32_t host, bool ok);
+  void schedule_outlier_sweep(uint32_t upstream);
+  void on_outlier_sweep(uint32_t upstream);
+
+  // worker_health.cpp: active health checks of the hosts this worker owns
+  void start_health_checks();
+  void stop_health_checks();
+  void schedule_check(uint32_t i, int64_t at_ms);
+  void on_check_timer(uint32_t i);
+  void on_check_timeout(uint32_t i, uint16_t generation);
+  void on_check_op(uint32_t i, uint16_t generation, Op op, int res);
+  void check_fail(uint32_t i, const char* why);
+  void check_next_op(uint32_t i);
+  void conclude_check(uint32_t i);
+  int64_t next_check_delay_ms(const HealthChecker& c, bool changed);
+
   // handover.cpp
   void begin_handover(std::shared_ptr<HandoverRequest> request);
   void quiesce(uint32_t slot);
@@ -272,7 +321,15 @@ class Worker {
   std::unique_ptr<PipePool> pipes_;
   SessionTable sessions_;
   TimerWheel timers_;
-  std::vector<Balancer> balancers_;
+  // Per upstream: its hosts (every priority) and this worker's choice among them.
+  std::vector<HostPicker> pickers_;
+  // Per gateway, per tcpHost: the weighted choice of upstream for Multi / UpstreamGroup
+  // destinations (empty optional for a single upstream).
+  std::vector<std::vector<std::optional<DestinationChooser>>> destinations_;
+  std::vector<HealthChecker> checkers_;
+  uint32_t check_ops_ = 0;  // health-check ops in flight: the worker exits only at 0
+  bool checks_stopped_ = false;
+  uint64_t check_rng_ = 0;  // jitter
   // Directions waiting for a buffer, oldest first: their tag (slot, generation, dir) and since
   // when they wait (worker clock), which tells a passing shortage from a pool held hostage.
   struct Starved {

@@ -221,6 +221,7 @@ void Worker::begin_drain(std::chrono::steady_clock::time_point deadline) {
   drain_deadline_ms_ = std::min(drain_deadline_ms_, now_ms_ + std::max<int64_t>(0, left));
   if (first) {
     stop_accepting();
+    stop_health_checks();
     log::debug("worker {}: draining, {} sessions open", index_, sessions_.live());
   }
   if (left <= 0) {

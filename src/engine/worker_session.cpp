@@ -98,7 +98,13 @@ void Worker::on_new_connection(uint32_t gateway, int fd) {
 void Worker::begin_upstream(uint32_t slot) {
   Session& s = sessions_.at(slot);
   const auto& gw = shared_.config->gateways[s.gateway];
-  s.upstream = static_cast<uint32_t>(gw.tcp_hosts[s.tcp_host].upstream_index);
+  const config::TcpHost& th = gw.tcp_hosts[s.tcp_host];
+  s.upstream = static_cast<uint32_t>(th.upstream_index);
+  // destination.multi / upstreamGroup: one weighted choice per session (host_choice.cpp).
+  if (auto& chooser = destinations_[s.gateway][s.tcp_host]) {
+    const uint32_t d = chooser->pick();
+    if (d != kNoHost) s.upstream = static_cast<uint32_t>(th.destinations[d].upstream_index);
+  }
   // Backpressure limits, counted in buffers (what memory is really spent on): the bytes read
   // from downstream wait for the upstream, so they are bounded by the upstream's
   // perConnectionBufferLimitBytes, and the other way by the gateway's. Envoy likewise pauses
@@ -141,7 +147,14 @@ void Worker::start_connect(uint32_t slot) {
   const uint32_t max_attempts = std::max<uint32_t>(1, gw.tcp_proxy.max_connect_attempts);
 
   while (s.attempts < max_attempts && !hosts.empty()) {
-    const uint32_t host = balancers_[u].pick();
+    // Failover priorities, health checks, outlier ejection, hashing: host_choice.cpp.
+    const uint32_t host = pick_host(slot);
+    if (host == kNoHost) {
+      // Every host of every priority is unhealthy or ejected.
+      us.add(UpstreamStat::upstream_no_healthy_host_total);
+      s.reason = EndReason::ConnectError;
+      break;
+    }
     s.host = host;
     ++s.attempts;
     const net::SocketAddress& addr = hosts[host];
@@ -169,7 +182,7 @@ void Worker::start_connect(uint32_t slot) {
     us.add(UpstreamStat::upstream_connect_attempts_total);
     s.upstream_fd = *fd;
     us.add(UpstreamStat::upstream_connections_active, 1);
-    balancers_[u].on_start(host);
+    pickers_[u].on_start(host);
     s.host_counted = true;
 
     const int64_t timeout_ms = up.connect_timeout.count();
@@ -245,10 +258,11 @@ void Worker::on_connect_part(uint32_t slot, Op op, int res) {
              shared_.upstream_ids[s.upstream],
              shared_.upstreams[s.upstream].hosts[s.host].to_string(),
              s.reason == EndReason::ConnectTimeout ? "timeout" : std::strerror(-s.connect_res));
+  report_host_result(s.upstream, s.host, false);
   ::close(s.upstream_fd);
   s.upstream_fd = -1;
   us.add(UpstreamStat::upstream_connections_active, -1);
-  balancers_[s.upstream].on_end(s.host);
+  pickers_[s.upstream].on_end(s.host);
   s.host_counted = false;
   start_connect(slot);  // next host, or closes the downstream when attempts are used up
 }
@@ -257,6 +271,7 @@ void Worker::established(uint32_t slot) {
   Session& s = sessions_.at(slot);
   s.state = SessionState::Established;
   upstream_stats_[s.upstream].add(UpstreamStat::upstream_connections_total);
+  report_host_result(s.upstream, s.host, true);
   s.last_activity_ms = now_ms_;
   const int64_t idle_ms = shared_.config->gateways[s.gateway].tcp_proxy.idle_timeout.count();
   if (idle_ms > 0) schedule_idle(slot, now_ms_ + idle_ms);
@@ -315,6 +330,8 @@ void Worker::on_side_error(uint32_t slot, bool downstream_side, int error) {
   } else {
     upstream_stats_[s.upstream].add(UpstreamStat::upstream_resets_total);
     reason = EndReason::UpstreamReset;
+    // A reset by the host is a local-origin error for outlier detection, as a refusal is.
+    report_host_result(s.upstream, s.host, false);
   }
   // The failure is passed on as a reset of the other side.
   abort_session(slot, reason, !downstream_side, downstream_side);
@@ -386,7 +403,7 @@ void Worker::finish(uint32_t slot) {
     ::close(s.upstream_fd);
     upstream_stats_[s.upstream].add(UpstreamStat::upstream_connections_active, -1);
   }
-  if (s.host_counted) balancers_[s.upstream].on_end(s.host);
+  if (s.host_counted) pickers_[s.upstream].on_end(s.host);
   if (s.downstream_fd >= 0) {
     if (s.rst_downstream) set_linger_zero(s.downstream_fd);
     ::close(s.downstream_fd);

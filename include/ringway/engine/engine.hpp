@@ -33,9 +33,11 @@ struct Features {
 
 // An upstream with its hosts resolved (start-up, on the main thread; workers never resolve).
 struct ResolvedUpstream {
-  std::vector<net::SocketAddress>
-      hosts;                      // one entry per static host (first address it resolved to)
-  std::vector<uint32_t> weights;  // loadBalancingWeight per host
+  // One entry per host (first address it resolved to): static.hosts first, then the hosts of
+  // failover.prioritizedLocalities in order, so a host index means the same on every worker.
+  std::vector<net::SocketAddress> hosts;
+  std::vector<uint32_t> weights;     // loadBalancingWeight per host
+  std::vector<uint32_t> priorities;  // per host: 0 for static.hosts, p for failover priority p
 };
 
 // One listen socket as it is actually bound (port 0 resolved to the kernel's choice).
@@ -56,6 +58,17 @@ struct StatsSnapshot {
   std::vector<Named> gateways;   // .gateway filled, in config order
   std::vector<Named> upstreams;  // .upstream filled, in config order
   std::vector<std::array<int64_t, static_cast<size_t>(WorkerStat::kCount)>> workers;
+  // Every host of every upstream: active health and outlier ejection (host_state.hpp).
+  struct Host {
+    std::string upstream;  // upstream id
+    std::string host;      // "addr:port" as resolved
+    uint32_t priority = 0;
+    bool health_checked = false;  // the upstream has healthChecks
+    bool healthy = true;
+    bool ejected = false;
+    int64_t became_unhealthy = 0, became_healthy = 0, ejections = 0;
+  };
+  std::vector<Host> hosts;
   int64_t sessions_active = 0;  // sum of downstream_connections_active
 };
 

@@ -41,7 +41,9 @@ namespace ringway::engine {
   X(upstream_circuit_open_total, counter, "connects not tried because maxConnections was reached") \
   X(upstream_resets_total, counter, "sessions ended by an upstream RST or error")                  \
   X(upstream_keepalive_timeouts_total, counter,                                                    \
-    "upstream sockets failed by the kernel with ETIMEDOUT (keepalive or user timeout)")
+    "upstream sockets failed by the kernel with ETIMEDOUT (keepalive or user timeout)")            \
+  X(upstream_no_healthy_host_total, counter,                                                       \
+    "connects not tried because every host was unhealthy or ejected")
 
 #define RINGWAY_WORKER_STATS(X)                                                                \
   X(buffer_pool_enobufs_total, counter, "receives that found the worker's buffer pool empty")  \

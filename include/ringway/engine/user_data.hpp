@@ -23,6 +23,11 @@ enum class Op : uint8_t {
   Watch = 10,          // poll for RST/error on a source whose recv is not armed
   SpliceIn = 11,       // splice mode: POLLIN poll on the source (then splice(2) into the pipe)
   SpliceOut = 12,      // splice mode: POLLOUT poll on the destination (then splice out of it)
+  // Active health checks: slot = checker index, generation = the check (worker_health.cpp).
+  CheckConnect = 13,
+  CheckSend = 14,
+  CheckRecv = 15,
+  CheckCancel = 16,  // cancel of a check's ops at its timeout or when the worker stops
 };
 
 // Direction of a data op: what flows from which socket to which.
