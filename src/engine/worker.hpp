@@ -32,6 +32,7 @@
 #include "ringway/engine/session.hpp"
 #include "ringway/engine/stats.hpp"
 #include "ringway/engine/timer_wheel.hpp"
+#include "ringway/net/tls_client_hello.hpp"
 
 namespace ringway::engine {
 
@@ -159,7 +160,8 @@ class Worker {
     Idle = 1,
     AcceptResume = 2,
     DrainDeadline = 3,
-    ConnectRetry = 4
+    ConnectRetry = 4,
+    Preamble = 5  // listenerFiltersTimeout of a session in its pre-connect read phase
   };
 
   // worker.cpp
@@ -189,8 +191,9 @@ class Worker {
   io_uring_sqe* sqe(uint64_t user_data);
   void update_clock();
 
-  // worker_session.cpp: accept to connect, endings
-  void on_new_connection(uint32_t gateway, int fd);
+  // worker_session.cpp: accept to connect, endings. `proxied`: a session taken over after its
+  // PROXY header was consumed (handover.cpp): the PROXY stage is skipped.
+  void on_new_connection(uint32_t gateway, int fd, const SessionExport* proxied = nullptr);
   // Once the session's tcpHost is known: its upstream, the backpressure limits that depend on
   // it, the circuit breaker, then the first connect.
   void begin_upstream(uint32_t slot);
@@ -211,6 +214,31 @@ class Worker {
   void schedule_idle(uint32_t slot, int64_t at_ms);
   void on_idle_timer(uint32_t slot, uint16_t generation);
   void emit_record(uint32_t slot, Session& s);
+
+  // worker_preamble.cpp: the pre-connect read phase (PROXY header in, SNI), PROXY header out
+  struct ProxiedClient {
+    net::SocketAddress source;       // the real client
+    net::SocketAddress destination;  // the address it connected to
+  };
+  bool needs_preamble(uint32_t gateway) const;
+  void begin_preamble(uint32_t slot, const SessionExport* proxied);
+  void run_preamble(uint32_t slot, bool eof);
+  void wait_preamble(uint32_t slot, size_t seen);
+  void on_preamble_poll(uint32_t slot, int res);
+  void on_preamble_timer(uint32_t slot, uint16_t generation);
+  void end_preamble(uint32_t slot, uint32_t tcp_host);
+  void reject_preamble(uint32_t slot, EndReason reason, bool rst, const char* why);
+  void reset_rcvlowat(Session& s);
+  const net::tls::SniMatcher& sni_matcher(uint32_t gateway);
+  // The real client: the PROXY header's source when one was received, else the socket's peer.
+  // What the access log, /sockets, the upstream PROXY header and source hashing use.
+  net::SocketAddress client_address(uint32_t slot);
+  // The address the client connected to: the PROXY header's destination, else the local end.
+  net::SocketAddress client_destination(uint32_t slot);
+  // Queues the upstream's PROXY header at the head of DownToUp; false: the session was ended.
+  bool queue_proxy_header(uint32_t slot);
+  void record_proxied(uint32_t slot, const net::SocketAddress& source,
+                      const net::SocketAddress& destination);
 
   // handover.cpp
   void begin_handover(std::shared_ptr<HandoverRequest> request);
@@ -277,6 +305,13 @@ class Worker {
   // because by the time the session ends the peer may be gone and getpeername() fails. Kept
   // out of Session so that sessions without an access log stay small.
   std::vector<net::SocketAddress> downstream_peers_;
+  // Real client addresses by slot, for sessions with Session::proxied (worker_preamble.cpp).
+  std::vector<ProxiedClient> proxied_;
+  // PROXY-header / ClientHello peeks land here (worker thread only), so a session in the
+  // pre-connect phase holds no buffer of its own: its bytes wait in its socket.
+  std::vector<uint8_t> peek_buffer_;
+  std::vector<std::optional<net::tls::SniMatcher>> sni_matchers_;  // by gateway, built lazily
+  int64_t last_preamble_log_ms_ = -1000000;
   int wake_fd_ = -1;
   uint32_t worker_ops_ = 0;  // accepts and accept cancels in flight
   bool wake_armed_ = false;

@@ -23,6 +23,7 @@ enum class Op : uint8_t {
   Watch = 10,          // poll for RST/error on a source whose recv is not armed
   SpliceIn = 11,       // splice mode: POLLIN poll on the source (then splice(2) into the pipe)
   SpliceOut = 12,      // splice mode: POLLOUT poll on the destination (then splice out of it)
+  Preamble = 13,       // pre-connect phase: POLLIN poll on the downstream (then recv MSG_PEEK)
 };
 
 // Direction of a data op: what flows from which socket to which.
