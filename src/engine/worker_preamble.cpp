@@ -141,10 +141,16 @@ void Worker::run_preamble(uint32_t slot, bool eof) {
   Session& s = sessions_.at(slot);
   const auto& gw = shared_.config->gateways[s.gateway];
   const bool proxy_stage = gw.proxy_protocol.has_value() && !s.proxied;
-  const size_t cap = proxy_stage ? pp::kV2DefaultMaxLength
-                                 : std::min<size_t>(gw.sni_passthrough.max_client_hello_bytes,
-                                                    peek_buffer_.size());
-  const ssize_t n = ::recv(s.downstream_fd, peek_buffer_.data(), cap, MSG_PEEK | MSG_DONTWAIT);
+  const bool allow_headerless =
+      proxy_stage && gw.proxy_protocol->allow_requests_without_proxy_protocol;
+  // What the SNI stage may look at; the PROXY stage needs at most kV2DefaultMaxLength, unless
+  // a headerless stream may turn out to be the ClientHello itself.
+  const size_t cap =
+      std::min<size_t>(gw.sni_passthrough.max_client_hello_bytes, peek_buffer_.size());
+  const size_t peek = proxy_stage && !allow_headerless
+                          ? pp::kV2DefaultMaxLength
+                          : std::max<size_t>(cap, pp::kV2DefaultMaxLength);
+  const ssize_t n = ::recv(s.downstream_fd, peek_buffer_.data(), peek, MSG_PEEK | MSG_DONTWAIT);
   if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
     gateway_stats_[s.gateway].add(GatewayStat::downstream_resets_total);
     reject_preamble(slot, EndReason::DownstreamReset, false, nullptr);
@@ -163,8 +169,7 @@ void Worker::run_preamble(uint32_t slot, bool eof) {
   const std::span<const uint8_t> bytes(peek_buffer_.data(), static_cast<size_t>(n));
 
   if (proxy_stage) {
-    const bool allow = gw.proxy_protocol->allow_requests_without_proxy_protocol;
-    if (allow && !looks_like_proxy_header(bytes)) {
+    if (allow_headerless && !looks_like_proxy_header(bytes)) {
       s.proxied = false;  // headerless: the socket's peer is the client
     } else {
       const pp::ParseResult r = pp::parse(bytes);
@@ -212,7 +217,8 @@ void Worker::run_preamble(uint32_t slot, bool eof) {
     end_preamble(slot, 0);
     return;
   }
-  const net::tls::PeekResult hello = net::tls::peek_client_hello(bytes, cap);
+  const net::tls::PeekResult hello =
+      net::tls::peek_client_hello(bytes.first(std::min(bytes.size(), cap)), cap);
   int host = -1;
   switch (hello.status) {
     case net::tls::Status::NeedMore:

@@ -515,6 +515,52 @@ TEST_F(ListenerFiltersTest, ProxyProtocolFromHaproxyNamesTheClientInTheAccessLog
   expect_no_leaks();
 }
 
+// allowRequestsWithoutProxyProtocol = true: a stream that cannot start a header passes through
+// unchanged (the socket's peer is the client); one that starts like a header must be valid.
+TEST_F(ListenerFiltersTest, AllowedHeaderlessClientsPassThrough) {
+  PeerHost echo;
+  const uint16_t echo_port = echo.listen("127.0.0.1", PeerScript::Echo());
+  ASSERT_NE(echo_port, 0);
+  const std::string log_path = dir_.path() + "/access.log";
+  ASSERT_TRUE(start_proxy(fill(
+      kProxyInConfig,
+      {{"LOG_PATH", log_path},
+       {"ECHO_PORT", std::to_string(echo_port)},
+       {"proxyProtocol = {}", "proxyProtocol = { allowRequestsWithoutProxyProtocol = true }"}})));
+  const std::string client = echo_once(gateway(), "hello without a header\n");
+  ASSERT_FALSE(client.empty());
+  Fd c = connect_tcp(gateway(), scaled(Millis(2000)));
+  ASSERT_TRUE(c.valid());
+  const std::string payload = "PROXY TCP4 192.0.2.30 198.51.100.1 40030 443\r\nwith one";
+  ASSERT_TRUE(write_all(c.get(), payload.data(), payload.size(), scaled(Millis(1000))));
+  ::shutdown(c.get(), SHUT_WR);
+  std::string got;
+  poll_until(
+      [&] {
+        char buf[256];
+        const ssize_t n = ::recv(c.get(), buf, sizeof(buf), MSG_DONTWAIT);
+        if (n > 0) got.append(buf, static_cast<size_t>(n));
+        return n == 0;
+      },
+      scaled(Millis(5000)), Millis(5));
+  EXPECT_EQ(got, "with one");
+  c.reset();
+  Fd bad = connect_tcp(gateway(), scaled(Millis(2000)));
+  ASSERT_TRUE(bad.valid());
+  ASSERT_TRUE(write_all(bad.get(), "PROXY GARBAGE\r\n", 15, scaled(Millis(1000))));
+  EXPECT_EQ(drain_until_end(bad.get(), scaled(Millis(5000))), StreamEnd::Eof);
+  EXPECT_TRUE(wait_metric("ringway_proxy_protocol_errors_total", kGw, 1, scaled(Millis(3000))));
+  EXPECT_TRUE(poll_until(
+      [&] {
+        const std::string text = read_file(log_path);
+        return text.find("from=" + client + " ") != std::string::npos &&
+               text.find("from=192.0.2.30:40030 ") != std::string::npos;
+      },
+      scaled(Millis(5000))))
+      << read_file(log_path);
+  expect_no_leaks();
+}
+
 // 1,000 silent clients on a gateway that waits for a PROXY header and a ClientHello hold no
 // buffer: the pool stays full, and a client that does send its header is served at once.
 TEST_F(ListenerFiltersTest, SilentClientsHoldNoPoolBuffers) {
