@@ -126,10 +126,15 @@ std::string_view response_flags(engine::EndReason reason) {
       return "DC";
     case EndReason::UpstreamReset:
       return "UC";
+    case EndReason::SniNoMatch:
+      return "NR";  // Envoy: no matching filter chain for a downstream connection
     case EndReason::Normal:
     case EndReason::KeepaliveTimeout:
     case EndReason::DrainForceClosed:
     case EndReason::InternalError:
+    case EndReason::ProxyProtocolError:
+    case EndReason::ClientHelloError:
+    case EndReason::ListenerFilterTimeout:
       break;
   }
   return "-";

@@ -17,6 +17,9 @@ namespace ringway::app::handover {
 namespace {
 
 constexpr uint32_t kMagic = 0x52574831;  // "RWH1"
+// Session records' optional trailer (encode_sessions) and its entry tags.
+constexpr uint32_t kExtensionMagic = 0x52575831;  // "RWX1"
+constexpr uint8_t kTagProxiedClient = 1;          // PROXY header's source and destination
 
 struct Header {
   uint32_t magic = kMagic;
@@ -123,6 +126,7 @@ class Reader {
  public:
   explicit Reader(const std::string& in) : in_(in) {}
   bool ok() const { return ok_; }
+  bool at_end() const { return pos_ >= in_.size(); }
   uint8_t u8() { return get<uint8_t>(); }
   uint32_t u32() { return get<uint32_t>(); }
   uint64_t u64() { return get<uint64_t>(); }
@@ -320,6 +324,25 @@ std::string encode_sessions(const std::vector<engine::SessionExport>& sessions,
       w.u64(d.bytes_sent);
     }
   }
+  // Optional per-session fields, after every record, as tagged entries: a reader that predates
+  // them stops after the records (it never looks further), one that does not know a tag skips
+  // its payload, and a reader given an older bundle finds no trailer at all. So a reload
+  // across versions in either direction keeps working.
+  std::vector<std::pair<uint32_t, std::string>> proxied;
+  for (uint32_t i = 0; i < sessions.size(); ++i) {
+    if (!sessions[i].proxied) continue;
+    Writer p;
+    p.address(sessions[i].client_source);
+    p.address(sessions[i].client_destination);
+    proxied.emplace_back(i, p.take());
+  }
+  w.u32(kExtensionMagic);
+  w.u32(static_cast<uint32_t>(proxied.size()));
+  for (const auto& [index, payload] : proxied) {
+    w.u32(index);
+    w.u8(kTagProxiedClient);
+    w.str(payload);
+  }
   return w.take();
 }
 
@@ -349,6 +372,20 @@ Result<std::vector<engine::SessionExport>> decode_sessions(const std::string& st
       d.bytes_sent = r.u64();
     }
     out.push_back(std::move(e));
+  }
+  if (r.ok() && !r.at_end() && r.u32() == kExtensionMagic) {
+    const uint32_t entries = r.u32();
+    for (uint32_t i = 0; i < entries && r.ok(); ++i) {
+      const uint32_t index = r.u32();
+      const uint8_t tag = r.u8();
+      const std::string payload = r.str();
+      if (!r.ok() || index >= out.size() || tag != kTagProxiedClient) continue;  // unknown: skip
+      Reader p(payload);
+      engine::SessionExport& e = out[index];
+      e.client_source = p.address();
+      e.client_destination = p.address();
+      e.proxied = p.ok();
+    }
   }
   if (!r.ok()) {
     engine::close_fds(out);

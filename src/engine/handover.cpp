@@ -190,6 +190,9 @@ void Worker::on_handover_completion(uint32_t slot, Op op, Dir d, int res, uint32
     case Op::SpliceOut:
       dd.dst_poll_armed = false;
       break;
+    case Op::Preamble:
+      s.preamble_armed = false;  // the importer peeks again
+      break;
     case Op::Connect:
       --s.connect_pending;
       s.connect_res = res;
@@ -220,6 +223,13 @@ void Worker::export_session(uint32_t slot) {
   e.gateway = shared_.gateway_ids[s.gateway];
   e.downstream_fd = s.downstream_fd;
   e.accepted_wall_ns = s.accepted_wall_ns;
+  if (s.proxied) {
+    // The PROXY header was consumed here: the real client travels with the session.
+    e.proxied = true;
+    e.client_source = proxied_[slot].source;
+    e.client_destination = proxied_[slot].destination;
+  }
+  reset_rcvlowat(s);  // a session in the pre-connect phase: the importer peeks afresh
   if (s.upstream_fd >= 0)
     upstream_stats_[s.upstream].add(UpstreamStat::upstream_connections_active, -1);
   if (s.host_counted) pickers_[s.upstream].on_end(s.host);
@@ -314,7 +324,7 @@ void Worker::import_sessions(std::vector<SessionExport>& imports) {
         ::close(e.downstream_fd);
       } else {
         gateway_stats_[g].add(GatewayStat::downstream_connections_total, -1);  // counted at export
-        on_new_connection(g, e.downstream_fd);
+        on_new_connection(g, e.downstream_fd, &e);
       }
       e.downstream_fd = -1;
       continue;
@@ -372,6 +382,7 @@ void Worker::import_established(SessionExport& e) {
     auto peer = net::SocketAddress::peer_of(s.downstream_fd);
     downstream_peers_[slot] = peer ? *peer : net::SocketAddress{};
   }
+  if (e.proxied) record_proxied(slot, e.client_source, e.client_destination);
   gateway_stats_[g].add(GatewayStat::downstream_connections_active, 1);
   upstream_stats_[u].add(UpstreamStat::upstream_connections_active, 1);
   // Limits count taken-over sessions, but never refuse one: it is already open.

@@ -41,6 +41,8 @@ void Worker::init_host_choice() {
 }
 
 net::SocketAddress Worker::source_address(uint32_t slot) {
+  // A PROXY header's source is the real client (worker_preamble.cpp).
+  if (sessions_.at(slot).proxied) return client_address(slot);
   // The access log keeps the peer read at accept; otherwise ask the socket (one getpeername,
   // only for the hashing policies).
   if (shared_.sink && slot < downstream_peers_.size()) return downstream_peers_[slot];

@@ -276,6 +276,7 @@ void Worker::dispatch(const io_uring_cqe* cqe) {
     case Op::Watch:
     case Op::SpliceIn:
     case Op::SpliceOut:
+    case Op::Preamble:
       break;
     case Op::Test:
       return;
@@ -319,6 +320,9 @@ void Worker::dispatch(const io_uring_cqe* cqe) {
     case Op::SpliceOut:
       on_splice_poll(t.slot, t.dir, t.op, res);
       return;
+    case Op::Preamble:
+      on_preamble_poll(t.slot, res);
+      return;
     case Op::Cancel: {
       Session& s = sessions_.at(t.slot);
       --s.inflight;
@@ -356,6 +360,9 @@ void Worker::on_timer(uint64_t payload) {
     case TimerKind::AcceptWatch:
       accept_watch_armed_ = false;
       check_accept_queues();
+      return;
+    case TimerKind::Preamble:
+      on_preamble_timer(a, generation);
       return;
     case TimerKind::ConnectRetry: {
       Session* s = sessions_.find(a, generation);

@@ -34,6 +34,7 @@
 #include "ringway/engine/session.hpp"
 #include "ringway/engine/stats.hpp"
 #include "ringway/engine/timer_wheel.hpp"
+#include "ringway/net/tls_client_hello.hpp"
 
 namespace ringway::engine {
 
@@ -175,7 +176,8 @@ class Worker {
     HealthCheck = 5,    // a = checker index: time for its next check
     HealthTimeout = 6,  // a = checker index, generation = its check: the check's timeout
     OutlierSweep = 7,   // a = upstream index: outlierDetection.interval
-    AcceptWatch = 8     // the stranded-accept watch after a handover (handover.cpp)
+    AcceptWatch = 8,    // the stranded-accept watch after a handover (handover.cpp)
+    Preamble = 9        // listenerFiltersTimeout of a session in its pre-connect read phase
   };
   // One host's active health checker (worker_health.cpp). It lives on worker host % workers,
   // runs one check at a time on this worker's ring, and publishes its verdict to every worker
@@ -227,8 +229,9 @@ class Worker {
   io_uring_sqe* sqe(uint64_t user_data);
   void update_clock();
 
-  // worker_session.cpp: accept to connect, endings
-  void on_new_connection(uint32_t gateway, int fd);
+  // worker_session.cpp: accept to connect, endings. `proxied`: a session taken over after its
+  // PROXY header was consumed (handover.cpp): the PROXY stage is skipped.
+  void on_new_connection(uint32_t gateway, int fd, const SessionExport* proxied = nullptr);
   // Once the session's tcpHost is known: its upstream, the backpressure limits that depend on
   // it, the circuit breaker, then the first connect.
   void begin_upstream(uint32_t slot);
@@ -252,8 +255,8 @@ class Worker {
 
   // host_choice.cpp: weighted destinations, host choice, outlier detection
   void init_host_choice();
-  // The downstream's source address: what ringHash/maglev hash. Today the peer of the
-  // downstream fd; a PROXY protocol header will supply the real client here.
+  // The downstream's source address: what ringHash/maglev hash (client_address(): the PROXY
+  // header's source when one came, else the peer of the downstream fd).
   net::SocketAddress source_address(uint32_t slot);
   // The host for the session's next connect attempt, or kNoHost when none is available.
   uint32_t pick_host(uint32_t slot);
@@ -273,6 +276,31 @@ class Worker {
   void check_next_op(uint32_t i);
   void conclude_check(uint32_t i);
   int64_t next_check_delay_ms(const HealthChecker& c, bool changed);
+
+  // worker_preamble.cpp: the pre-connect read phase (PROXY header in, SNI), PROXY header out
+  struct ProxiedClient {
+    net::SocketAddress source;       // the real client
+    net::SocketAddress destination;  // the address it connected to
+  };
+  bool needs_preamble(uint32_t gateway) const;
+  void begin_preamble(uint32_t slot, const SessionExport* proxied);
+  void run_preamble(uint32_t slot, bool eof);
+  void wait_preamble(uint32_t slot, size_t seen);
+  void on_preamble_poll(uint32_t slot, int res);
+  void on_preamble_timer(uint32_t slot, uint16_t generation);
+  void end_preamble(uint32_t slot, uint32_t tcp_host);
+  void reject_preamble(uint32_t slot, EndReason reason, bool rst, const char* why);
+  void reset_rcvlowat(Session& s);
+  const net::tls::SniMatcher& sni_matcher(uint32_t gateway);
+  // The real client: the PROXY header's source when one was received, else the socket's peer.
+  // What the access log, /sockets, the upstream PROXY header and source hashing use.
+  net::SocketAddress client_address(uint32_t slot);
+  // The address the client connected to: the PROXY header's destination, else the local end.
+  net::SocketAddress client_destination(uint32_t slot);
+  // Queues the upstream's PROXY header at the head of DownToUp; false: the session was ended.
+  bool queue_proxy_header(uint32_t slot);
+  void record_proxied(uint32_t slot, const net::SocketAddress& source,
+                      const net::SocketAddress& destination);
 
   // handover.cpp
   void begin_handover(std::shared_ptr<HandoverRequest> request);
@@ -350,6 +378,13 @@ class Worker {
   // because by the time the session ends the peer may be gone and getpeername() fails. Kept
   // out of Session so that sessions without an access log stay small.
   std::vector<net::SocketAddress> downstream_peers_;
+  // Real client addresses by slot, for sessions with Session::proxied (worker_preamble.cpp).
+  std::vector<ProxiedClient> proxied_;
+  // PROXY-header / ClientHello peeks land here (worker thread only), so a session in the
+  // pre-connect phase holds no buffer of its own: its bytes wait in its socket.
+  std::vector<uint8_t> peek_buffer_;
+  std::vector<std::optional<net::tls::SniMatcher>> sni_matchers_;  // by gateway, built lazily
+  int64_t last_preamble_log_ms_ = -1000000;
   int wake_fd_ = -1;
   uint32_t worker_ops_ = 0;  // accepts and accept cancels in flight
   bool wake_armed_ = false;

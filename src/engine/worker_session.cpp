@@ -27,7 +27,7 @@ void set_linger_zero(int fd) {
 
 }  // namespace
 
-void Worker::on_new_connection(uint32_t gateway, int fd) {
+void Worker::on_new_connection(uint32_t gateway, int fd, const SessionExport* proxied) {
   const auto& gw = shared_.config->gateways[gateway];
   GatewayStats& gs = gateway_stats_[gateway];
   gs.add(GatewayStat::downstream_connections_total);
@@ -90,6 +90,12 @@ void Worker::on_new_connection(uint32_t gateway, int fd) {
       return;
     }
     s.limit_counted = true;
+  }
+  // A PROXY header or SNI passthrough: read the downstream's first bytes before choosing the
+  // tcpHost (worker_preamble.cpp), which calls begin_upstream() once it is known.
+  if (needs_preamble(gateway)) {
+    begin_preamble(slot, proxied);
+    return;
   }
   s.tcp_host = 0;
   begin_upstream(slot);
@@ -275,6 +281,10 @@ void Worker::established(uint32_t slot) {
   s.last_activity_ms = now_ms_;
   const int64_t idle_ms = shared_.config->gateways[s.gateway].tcp_proxy.idle_timeout.count();
   if (idle_ms > 0) schedule_idle(slot, now_ms_ + idle_ms);
+  // proxyProtocolVersion: the header goes out before any client byte, once per connection (a
+  // retry's new connection gets its own, since only an established one gets here).
+  const bool header = shared_.config->upstreams[s.upstream].proxy_protocol_version.has_value();
+  if (header && !queue_proxy_header(slot)) return;
   // Reading starts only now: bytes the client sent early wait in the kernel's socket buffer.
   const config::SpliceMode mode = shared_.forced_splice_mode.value_or(
       shared_.config->gateways[s.gateway].tcp_proxy.splice_mode);
@@ -286,6 +296,13 @@ void Worker::established(uint32_t slot) {
     const bool fits =
         static_cast<uint64_t>(dd.pause_at) * pool_->buffer_size() >= PipePool::kPipeBytes;
     dd.auto_splice = fits && mode == config::SpliceMode::Auto;
+    // A queued PROXY header is copied out first; the direction splices after its next burst.
+    if (header && d == Dir::DownToUp) {
+      dd.auto_splice = fits && mode != config::SpliceMode::Never;
+      arm_recv(slot, d);
+      start_send(slot, d);
+      continue;
+    }
     if (fits && mode == config::SpliceMode::Always && start_splice(slot, d)) continue;
     arm_recv(slot, d);
   }
@@ -378,7 +395,7 @@ std::pair<bool, bool> Worker::busy_sockets(const Session& s) {
   const Direction& down_up = s.dirs[index_of(Dir::DownToUp)];
   const Direction& up_down = s.dirs[index_of(Dir::UpToDown)];
   const bool downstream = down_up.recv_armed || down_up.watch_armed || down_up.src_poll_armed ||
-                          up_down.send_inflight || up_down.dst_poll_armed;
+                          up_down.send_inflight || up_down.dst_poll_armed || s.preamble_armed;
   const bool upstream = up_down.recv_armed || up_down.watch_armed || up_down.src_poll_armed ||
                         down_up.send_inflight || down_up.dst_poll_armed || s.connect_pending > 0;
   return {downstream, upstream};

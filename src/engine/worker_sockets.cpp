@@ -55,10 +55,19 @@ void Worker::answer_sockets(SocketsRequest& request) {
     if (sessions.size() >= request.max_sessions) break;
     Session& s = sessions_.at(slot);
     if (s.state != SessionState::Established) continue;
+    // Behind a load balancer sending PROXY headers, "peer" is the real client and "via" the
+    // load balancer's connection (the socket's own peer).
+    std::string downstream = side(s.downstream_fd);
+    if (s.proxied) {
+      auto via = net::SocketAddress::peer_of(s.downstream_fd);
+      downstream = fmt::format(
+          "{{\"peer\":{},\"via\":{},{}}}", json_string(client_address(slot).to_string()),
+          json_string(via ? via->to_string() : std::string()), keepalive_fields(s.downstream_fd));
+    }
     sessions.push_back(fmt::format(
         "{{\"gateway\":{},\"upstream_id\":{},\"worker\":{},\"downstream\":{},\"upstream\":{}}}",
         json_string(shared_.gateway_ids[s.gateway]), json_string(shared_.upstream_ids[s.upstream]),
-        index_, side(s.downstream_fd), side(s.upstream_fd)));
+        index_, downstream, side(s.upstream_fd)));
   }
   std::lock_guard lock(request.mu);
   for (auto& l : listeners)

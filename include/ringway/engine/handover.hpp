@@ -61,6 +61,13 @@ struct SessionExport {
   net::SocketAddress host;  // the upstream host connected to
   uint8_t attempts = 0;
   int64_t accepted_wall_ns = 0;
+  // A PROXY header named the real client (gateway options.proxyProtocol): the header is
+  // consumed, so the importer cannot read it again. It keeps the access log and the upstream
+  // PROXY header right, and lets a fresh session skip straight past the PROXY stage.
+  // client_source: the real client; client_destination: the address it connected to.
+  bool proxied = false;
+  net::SocketAddress client_source;
+  net::SocketAddress client_destination;
   DirectionExport dirs[2];  // [0] downstream -> upstream, [1] upstream -> downstream
 };
 

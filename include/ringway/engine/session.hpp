@@ -93,6 +93,12 @@ struct Session {
   bool rst_downstream = false;  // close with SO_LINGER{1,0}: the peer sees RST, not FIN
   bool rst_upstream = false;
   bool handing_over = false;  // being brought to a quiet point for export (handover.cpp)
+  // Pre-connect read phase (worker_preamble.cpp, state Connecting): the PROXY header and/or the
+  // TLS ClientHello are read from the downstream before the tcpHost is chosen.
+  bool preamble = false;
+  bool preamble_armed = false;  // its readiness poll on the downstream is in flight
+  bool rcvlowat_set = false;    // SO_RCVLOWAT raised on the downstream (reset before forwarding)
+  bool proxied = false;  // a PROXY header named the real client: Worker::proxied_[slot] holds it
   EndReason reason = EndReason::Normal;
   int downstream_fd = -1;
   int upstream_fd = -1;

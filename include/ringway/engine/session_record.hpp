@@ -28,6 +28,14 @@ enum class EndReason : uint8_t {
   CircuitOpen,       // "circuit_open": circuitBreakers.maxConnections reached
   InternalError,     // "internal_error": the worker could not submit an op (ring refused it)
   Overload,          // "overload": refused or reset because the worker's buffer memory was full
+  // "proxy_protocol_error": missing or malformed PROXY header
+  ProxyProtocolError,
+  // "sni_no_match": no tcpHost for the ClientHello's server name, and no default
+  SniNoMatch,
+  // "client_hello_error": malformed or oversized TLS ClientHello
+  ClientHelloError,
+  // "listener_filter_timeout": the PROXY header / ClientHello took too long
+  ListenerFilterTimeout,
 };
 
 constexpr std::string_view to_string(EndReason r) {
@@ -58,6 +66,14 @@ constexpr std::string_view to_string(EndReason r) {
       return "internal_error";
     case EndReason::Overload:
       return "overload";
+    case EndReason::ProxyProtocolError:
+      return "proxy_protocol_error";
+    case EndReason::SniNoMatch:
+      return "sni_no_match";
+    case EndReason::ClientHelloError:
+      return "client_hello_error";
+    case EndReason::ListenerFilterTimeout:
+      return "listener_filter_timeout";
   }
   return "unknown";
 }

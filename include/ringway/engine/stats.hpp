@@ -28,6 +28,14 @@ namespace ringway::engine {
   X(sessions_force_closed_total, counter, "sessions force-closed at drainTimeout")            \
   X(sessions_no_upstream_total, counter,                                                      \
     "sessions closed because every upstream connect attempt failed")                          \
+  X(proxy_protocol_errors_total, counter,                                                     \
+    "downstream connections closed for a missing or malformed PROXY protocol header")         \
+  X(sni_no_match_total, counter,                                                              \
+    "downstream connections closed because no tcpHost matched the TLS server name")           \
+  X(client_hello_errors_total, counter,                                                       \
+    "downstream connections closed for a malformed or oversized TLS ClientHello")             \
+  X(listener_filters_timeouts_total, counter,                                                 \
+    "downstream connections closed at listenerFiltersTimeout (PROXY header or ClientHello)")  \
   X(downstream_connections_overload_total, counter,                                           \
     "downstream connections closed at once because the worker's buffer memory was at its cap")
 
