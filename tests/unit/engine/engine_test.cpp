@@ -10,6 +10,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstdio>
 #include <cstdlib>
 #include <mutex>
 #include <random>
@@ -166,7 +167,7 @@ std::vector<ResolvedUpstream> resolve(const config::Config& c) {
 class EngineTest : public ::testing::Test {
  protected:
   // Creates and starts the engine; false (with GTEST_SKIP done) when io_uring is unavailable.
-  void start(uint32_t workers = 1) {
+  void start(uint32_t workers = 1, std::chrono::milliseconds max_wait = 0ms) {
     config_ = make_config(upstream_port_ != 0 ? upstream_port_ : echo_.port(), workers);
     auto e = Engine::create(config_, resolve(config_));
     if (!e && (e.error().code == EPERM || e.error().code == ENOSYS)) {
@@ -174,7 +175,15 @@ class EngineTest : public ::testing::Test {
     }
     ASSERT_TRUE(e) << e.error().message;
     engine_ = std::move(e.value());
+    if (max_wait.count() > 0) engine_->set_max_wait(max_wait);
     engine_->set_session_sink([this](const SessionRecord& r) {
+      // The sink runs on the worker's thread: holding it here wedges that worker.
+      if (hold_sink_.load()) {
+        in_sink_ = true;
+        const auto limit = Clock::now() + 30s;  // bounded even if a test forgets to release
+        while (hold_sink_.load() && Clock::now() < limit)
+          std::this_thread::sleep_for(5ms);
+      }
       std::lock_guard lock(records_mu_);
       records_.push_back(r);
       records_.back().gateway = {};  // views die with the call
@@ -184,6 +193,7 @@ class EngineTest : public ::testing::Test {
     port_ = engine_->listeners().at(0).address.port();
   }
   void TearDown() override {
+    hold_sink_ = false;
     if (engine_) {
       engine_->stop_now();
       engine_->join();
@@ -211,6 +221,8 @@ class EngineTest : public ::testing::Test {
   uint16_t port_ = 0;
   std::mutex records_mu_;
   std::vector<SessionRecord> records_;
+  std::atomic<bool> hold_sink_{false};
+  std::atomic<bool> in_sink_{false};
 };
 
 TEST_F(EngineTest, ForwardsBytesExactlyBothWaysWithHalfClose) {
@@ -249,6 +261,34 @@ TEST_F(EngineTest, ForwardsBytesExactlyBothWaysWithHalfClose) {
   EXPECT_EQ(records_[0].reason, EndReason::Normal);
   EXPECT_EQ(records_[0].bytes_from_downstream, kBytes);
   EXPECT_EQ(records_[0].bytes_to_downstream, kBytes);
+}
+
+// The systemd watchdog is pinged only while workers_alive() holds (src/app/server.cpp): an idle
+// worker still turns its loop (max_wait), and a wedged one stops the answer within the window.
+TEST_F(EngineTest, WorkersAliveTurnsFalseWhileAWorkerIsWedged) {
+  start(2, 50ms);
+  if (IsSkipped()) return;
+  ASSERT_TRUE(wait_for([&] { return engine_->workers_alive(300ms); }, 2000ms));
+  std::this_thread::sleep_for(500ms);  // idle: the loops still turn
+  EXPECT_TRUE(engine_->workers_alive(300ms)) << "an idle worker stopped turning its loop";
+  hold_sink_ = true;
+  int fd = connect_loopback(port_);  // the session's end runs the sink on its worker
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(send(fd, "ping", 4, MSG_NOSIGNAL), 4);
+  char buf[4];
+  ASSERT_EQ(recv(fd, buf, 4, MSG_WAITALL), 4);
+  close(fd);
+  ASSERT_TRUE(wait_for([&] { return in_sink_.load(); }, 3000ms));
+  const auto wedged_at = Clock::now();
+  EXPECT_TRUE(wait_for([&] { return !engine_->workers_alive(300ms); }, 2000ms))
+      << "a wedged worker still counts as alive";
+  const auto noticed_ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - wedged_at).count();
+  std::printf("[ measured ] wedged_worker_noticed_ms = %lld (window 300 ms)\n",
+              static_cast<long long>(noticed_ms));
+  hold_sink_ = false;
+  EXPECT_TRUE(wait_for([&] { return engine_->workers_alive(300ms); }, 2000ms))
+      << "the worker did not come back";
 }
 
 TEST_F(EngineTest, RefusedUpstreamClosesTheDownstreamAndCounts) {
