@@ -48,6 +48,12 @@ inline constexpr uint64_t kDefaultPerWorkerBufferLimitBytes = 64ULL << 20;
 inline constexpr uint64_t kMinPerWorkerBufferLimitBytes = 1ULL << 20;  // 32 buffers
 inline constexpr uint64_t kMaxPerWorkerBufferLimitBytes = 1ULL << 30;  // 32,768 buffers: the
                                                                        // largest buffer ring
+// settings.busyPoll (extension, like HAProxy's busy-polling): before a worker with nothing to do
+// sleeps in the ring, it spins this long checking for completions, which saves the wake-up
+// latency on a quiet worker at the cost of a CPU kept busy. 0 = off. More than a second of
+// spinning per idle moment is a busy CPU, not a latency trade: refused.
+inline constexpr Duration kDefaultBusyPoll = Duration::zero();
+inline constexpr Duration kMaxBusyPoll = std::chrono::seconds(1);
 // settings.logLevel: "debug" | "info" | "notice" | "warning" | "error"; lines below it are dropped.
 enum class LogLevel : uint8_t { Debug, Info, Notice, Warning, Error };
 inline constexpr LogLevel kDefaultLogLevel = LogLevel::Info;
@@ -335,6 +341,7 @@ struct Settings {
   uint64_t per_worker_buffer_limit_bytes = kDefaultPerWorkerBufferLimitBytes;
   std::optional<Admin> admin;  // absent = no admin endpoint
   LogLevel log_level = kDefaultLogLevel;
+  Duration busy_poll = kDefaultBusyPoll;
 };
 
 // `[[upstreamGroups]]`: Gloo's UpstreamGroup (gloo.solo.io/v1), weighted destinations that

@@ -45,6 +45,25 @@ TEST(Limits, DrainTimeoutBeyondAWeek) {
   EXPECT_FALSE(load(config("[settings]\ndrainTimeout = \"168h1s\"\n")).ok());
 }
 
+TEST(Limits, BusyPollRange) {
+  auto r = load(config("[settings]\nbusyPoll = \"1s1ms\"\n"));
+  EXPECT_EQ(errors(r), (Lines{"test.toml:2:12: error: settings.busyPoll: \"1s1ms\" is too long; "
+                              "allowed: 0s (off) to 1s"}));
+  r = load(config("[settings]\nbusyPoll = 50\n"));
+  EXPECT_EQ(errors(r), (Lines{"test.toml:2:12: error: settings.busyPoll: expected a duration "
+                              "string such as \"60s\" or \"1m30s\", got an integer"}));
+  // Like every duration of the model, rounded up to whole milliseconds: never to zero (off).
+  auto ok = load(config("[settings]\nbusyPoll = \"50us\"\n"));
+  ASSERT_TRUE(ok.ok());
+  EXPECT_EQ(ok.config->settings.busy_poll, std::chrono::milliseconds(1));
+  ok = load(config("[settings]\nbusyPoll = \"1s\"\n"));
+  ASSERT_TRUE(ok.ok());
+  EXPECT_EQ(ok.config->settings.busy_poll, std::chrono::seconds(1));
+  auto off = load(config(""));
+  ASSERT_TRUE(off.ok());
+  EXPECT_EQ(off.config->settings.busy_poll, Duration::zero());
+}
+
 TEST(Limits, PerWorkerBufferLimitRange) {
   auto r = load(config("[settings]\nperWorkerBufferLimitBytes = 4294967296\n"));
   EXPECT_EQ(errors(r), (Lines{"test.toml:2:29: error: settings.perWorkerBufferLimitBytes: "
