@@ -232,7 +232,18 @@ void Worker::loop() {
       ts.tv_nsec = (shared_.max_wait_ms % 1000) * 1000000;
       timeout = &ts;
     }
-    const int ret = ring_->submit_and_wait(timeout);
+    // Busy-poll: a worker with nothing ready spins for a while before it sleeps, so that a
+    // request arriving soon after is served without the wake-up (the CPU is the price).
+    // Never past the wait's own deadline: timers and the watchdog's heartbeat stay on time.
+    int64_t spin_ns =
+        std::chrono::duration_cast<std::chrono::nanoseconds>(shared_.config->settings.busy_poll)
+            .count();
+    if (timeout != nullptr) {
+      spin_ns = std::min<int64_t>(spin_ns, (ts.tv_sec * 1000000000LL) + ts.tv_nsec);
+    }
+    const bool ready = spin_ns > 0 && !draining_ && io_uring_cq_ready(ring_->get()) == 0 &&
+                       ring_->spin_for_completion(spin_ns);
+    const int ret = ready ? 0 : ring_->submit_and_wait(timeout);
     if (ret < 0 && ret != -ETIME && ret != -EINTR && ret != -EBUSY && ret != -EAGAIN) {
       log::error("worker {}: io_uring wait failed: {}", index_, std::strerror(-ret));
     }
@@ -283,15 +294,11 @@ void Worker::dispatch(const io_uring_cqe* cqe) {
     // Should never happen (a slot is freed only with nothing in flight); dropped and counted,
     // but a buffer it carries is still returned to the pool.
     worker_stats_.add(WorkerStat::stale_completions_total);
-    if (t.op == Op::Recv) {
-      const bool took = (flags & IORING_CQE_F_BUFFER) != 0;
-      pool_->on_recv_done(took);
-      if (took) pool_->recycle(static_cast<uint16_t>(flags >> IORING_CQE_BUFFER_SHIFT));
-    }
+    if (t.op == Op::Recv) take_recv_buffers(nullptr, res, flags, t.aux);
     return;
   }
   if (sessions_.at(t.slot).handing_over) {
-    on_handover_completion(t.slot, t.op, t.dir, res, flags);
+    on_handover_completion(t, res, flags);
     return;
   }
   switch (t.op) {
@@ -300,7 +307,7 @@ void Worker::dispatch(const io_uring_cqe* cqe) {
       on_connect_part(t.slot, t.op, res);
       return;
     case Op::Recv:
-      on_recv(t.slot, t.dir, res, flags);
+      on_recv(t.slot, t.dir, res, flags, t.aux);
       return;
     case Op::Send:
       on_send(t.slot, t.dir, res);
