@@ -31,12 +31,20 @@ void Worker::arm_recv(uint32_t slot, Dir d) {
   // The bundle cap: the buffers this direction may still take before its hold limit, so one
   // completion never carries a direction past what a series of one-shot recvs would have let
   // it hold. A cap of 1 is a one-shot recv (also when the fairness rule allows one buffer).
+  // Many directions arm bundles at once, each before any of them fills: what they may take
+  // beyond a one-shot's single buffer is reserved (bundle_extra_) against the pool's excess
+  // budget (worker_memory.cpp, rule 1), or a thousand stalled downloads arming 8-buffer
+  // bundles together would take every buffer the rule keeps for others (overload_test).
   uint32_t cap = 0;
   if (shared_.recv_mode == RecvMode::Bundle) {
     const uint32_t limit = hold_limit(dd);
     const uint32_t room = limit > dd.queued_count ? limit - dd.queued_count : 1;
-    cap = std::min(room, kMaxBundleBuffers);
+    const uint32_t used = pool_->count() - pool_->free_count();
+    const uint32_t committed = (used > holders_ ? used - holders_ : 0) + bundle_extra_;
+    const uint32_t spare = excess_budget_ > committed ? excess_budget_ - committed : 0;
+    cap = std::min({room, kMaxBundleBuffers, 1 + spare});
     if (cap < 2) cap = 0;
+    if (cap != 0) bundle_extra_ += cap - 1;
   }
   io_uring_sqe* r = sqe(tag(Op::Recv, slot, s.generation, d, static_cast<uint8_t>(cap)));
   if (r == nullptr) {
@@ -68,6 +76,7 @@ void Worker::arm_recv(uint32_t slot, Dir d) {
 uint32_t Worker::take_recv_buffers(Direction* dd, int res, uint32_t flags, uint8_t cap) {
   const uint32_t taken = pool_->buffers_taken(res, flags, cap != 0);
   pool_->on_recv_done(std::max<uint32_t>(cap, 1U), taken);
+  if (cap != 0) bundle_extra_ -= cap - 1U;
   if (taken == 0) return 0;
   const auto first = static_cast<uint16_t>(flags >> IORING_CQE_BUFFER_SHIFT);
   // The ring entry the first buffer was offered at still names it (see buffer_pool.hpp): if it

@@ -279,6 +279,7 @@ class Worker {
   uint32_t waiting_descriptor_ = 0;  // sessions waiting for a descriptor: accepting stays paused
   uint32_t holders_ = 0;             // directions holding at least one buffer (queued data)
   uint32_t excess_budget_ = 0;       // buffers all directions may hold beyond their first one
+  uint32_t bundle_extra_ = 0;        // buffers armed bundles may take beyond one each
   int64_t last_overload_log_ms_ = -1000000;
   int64_t last_relief_ms_ = -1000000;
   int64_t drain_deadline_ms_ = INT64_MAX;  // worker clock; sessions accepted after it are cut
