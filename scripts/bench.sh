@@ -427,8 +427,12 @@ start_target() {
       fi
       cfg=$(write_ringway "$t")
       cp "$cfg" "$out_dir/logs/$t.toml"
-      RINGWAY_FORWARDING=$forwarding RINGWAY_RECV=$recv on_proxy "$daemon" -c "$cfg" \
-        >"$out_dir/logs/$t.log" 2>&1 & pid=$!
+      local wrap=()
+      # --profile: the daemon runs under perf for one run (see the run loop). cpu-clock, a
+      # software event, also samples where no hardware PMU is exposed (VMs).
+      [ -n "${perf_out:-}" ] && wrap=(perf record -e cpu-clock -F 999 -g -q -o "$perf_out" --)
+      RINGWAY_FORWARDING=$forwarding RINGWAY_RECV=$recv on_proxy "${wrap[@]}" "$daemon" -c "$cfg" \
+        >>"$out_dir/logs/$t.log" 2>&1 & pid=$!
       ;;
     haproxy|haproxy-splice|haproxy-splice-force)
       ensure_peer haproxy || return 1
@@ -549,14 +553,24 @@ if [ "$profile" = 1 ]; then
   [ "$(id -u)" -eq 0 ] || [ "$paranoid" -le 1 ] \
     || die "--profile: kernel.perf_event_paranoid is $paranoid; run as root or set it to 1"
   note "profiled run (--profile): perf record -g adds its own cost, so these figures are not for comparison"
+  mkdir -p "$out_dir/profiles"
 fi
+# Stops target $1 started under perf: the daemon (perf's child) first, so that perf writes its
+# data and exits; bounded, then perf itself is interrupted.
+stop_profiled() {
+  local p=${echo_pid[$1]} child i
+  for child in $(ps -o pid= --ppid "$p" 2>/dev/null); do kill "$child" 2>/dev/null || true; done
+  for i in $(seq 1 100); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+  kill -INT "$p" 2>/dev/null || true
+  wait "$p" 2>/dev/null || true
+}
 # Writes $2.txt (the top 40 symbols, children included) and $2.folded (one line per distinct
 # stack, frames root first separated by ';', then its sample count) from perf data file $1.
 write_profile() {
   local data=$1 out=$2
   [ -s "$data" ] || { echo "no samples" >"$out.txt"; return 0; }
   perf report -i "$data" --stdio --children -g none --sort symbol --percent-limit 0.5 2>/dev/null \
-    | grep -v '^$' | grep -E '^ +[0-9]' | head -40 >"$out.txt" || true
+    | grep -E '^ +[0-9]' | sed -E 's/[ -]+$//' | head -40 >"$out.txt" || true
   perf script -i "$data" -F comm,ip,sym 2>/dev/null | python3 "$RINGWAY_ROOT/bench/tools/perf_fold.py" \
     >"$out.folded" || true
   rm -f "$data"
@@ -571,8 +585,11 @@ for round in $(seq 1 "$rounds"); do
     n=${#active[@]}
     for k in $(seq 0 $((n - 1))); do
       t=${active[$(((k + round - 1) % n))]}
+      [ "$profile" = 1 ] && [ "${t%%-*}" = ringway ] && [ "$cmd" = hold ] \
+        && perf_out="$work/perf-$round-$name-$t.data"
       if [ "$cmd" = hold ] && ! restart_target "$t"; then
         say "$name $t round $round: the target did not restart (see logs/)"
+        perf_out=""
         continue
       fi
       if [ "$backend" = echo ]; then port=${echo_port[$t]}; pid=${echo_pid[$t]:-}
@@ -582,13 +599,18 @@ for round in $(seq 1 "$rounds"); do
       pid_arg=()
       [ -n "$pid" ] && pid_arg=(--pid "$pid")
       file="$out_dir/runs/r$round-$name-$t"
-      perf_pid=""
-      if [ "$profile" = 1 ] && [ -n "$pid" ] && [ "${t%%-*}" = ringway ]; then
-        # Recorded for the run's duration plus its warm-up; perf stops by itself.
-        mkdir -p "$out_dir/profiles"
-        perf record -g -q -p "$pid" -o "$work/perf-$round-$name-$t.data" \
-          -- sleep "$(awk -v d="$duration" -v w="$w" 'BEGIN {print d + w}')" \
-          >"$out_dir/logs/perf-$round-$name-$t.log" 2>&1 & perf_pid=$!; started+=($!)
+      profiling=0
+      if [ "$profile" = 1 ] && [ "${t%%-*}" = ringway ]; then
+        # Attaching perf to a running process (-p) recorded no samples on the machine this was
+        # written on, so the daemon is restarted under perf for this run alone (start_target
+        # reads perf_out), and stopped after it so that perf writes its data.
+        perf_out="$work/perf-$round-$name-$t.data"
+        if [ "$cmd" = hold ] || restart_target "$t"; then
+          profiling=1
+          if [ "$backend" = echo ]; then pid=${echo_pid[$t]}; else pid=${sink_pid[$t]}; fi
+          pid_arg=(--pid "$pid")
+        fi
+        perf_out=""
       fi
       # shellcheck disable=SC2086  # $extra is a word list on purpose
       if ! timeout $((duration + 120)) taskset -c "$load_cpus" "$load" "$cmd" \
@@ -601,9 +623,10 @@ for round in $(seq 1 "$rounds"); do
         else "\(.requests_per_s) /s p99 \(.latency_us.p99) us" end + "  errors \(.errors_total)"' \
         "$file.json" 2>/dev/null || echo "no result")
       say "round $round/$rounds $name $t: $summary"
-      if [ -n "$perf_pid" ]; then
-        wait "$perf_pid" 2>/dev/null || true
+      if [ "$profiling" = 1 ]; then
+        stop_profiled "$t"
         write_profile "$work/perf-$round-$name-$t.data" "$out_dir/profiles/r$round-$name-$t"
+        restart_target "$t" || say "$t did not restart after its profiled run (see logs/)"
       fi
       if [ "$cmd" = stream ] && [ -S "$work/$t.sock" ]; then
         # HAProxy's pipe pool after a bulk run: PipesUsed/PipesFree above 0 mean it spliced.
