@@ -8,6 +8,7 @@
 #
 #   scripts/bench.sh [--quick] [--targets direct,ringway,haproxy,nginx,socat] [--rounds N]
 #                    [--build-dir DIR] [--out DIR] [--pin split|none] [--calibrate] [--micro]
+#                    [--profile]
 #
 # --quick     about a minute: 1 round of 1 s runs, hold 1,000 connections
 # (default)   about 10 minutes: 3 rounds of 3 s runs, hold 10,000 connections
@@ -18,6 +19,15 @@
 #             backend on the lower half; --pin none (alias --layout shared) lets the scheduler
 #             place everything, proxies with one worker per CPU.
 # --scenarios stream1,stream8,...  only these scenarios (default: all)
+# --profile   also record each Ringway run with `perf record -g` (Debian's linux-perf) and write
+#             profiles/<run>.txt (perf report --stdio, top 40 symbols with children) and
+#             profiles/<run>.folded (folded stacks for any flame-graph viewer). Perf's own cost
+#             skews that run's figures: profile in a separate run from the one you report.
+# Ringway variants for A/B runs, alternated like every target (--targets a,b,...):
+#   ringway          as configured (spliceMode AUTO), recvs as the start-up probe decides
+#   ringway-copy     spliceMode forced to copy (RINGWAY_FORWARDING=copy)
+#   ringway-oneshot  like ringway with one-shot recvs forced (RINGWAY_RECV=oneshot); vs ringway
+#                    on Linux 6.10+ this is the bundle A/B
 set -euo pipefail
 
 # shellcheck source=scripts/lib.sh
@@ -31,6 +41,7 @@ build_dir=build-release
 out_dir=""
 rounds=""
 pin=split
+profile=0
 port_base=29000  # below the ephemeral range, so no outgoing connection holds one of ours
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -47,6 +58,7 @@ while [ $# -gt 0 ]; do
     --pin) pin=$2; shift ;;
     --layout) case "$2" in shared) pin=none ;; split|pinned) pin=split ;; *) die "--layout shared|pinned" ;; esac; shift ;;
     --scenarios) scenarios_arg=$2; shift ;;
+    --profile) profile=1 ;;
     --port-base) port_base=$2; shift ;;
     -h|--help) sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) die "unknown option $1 (see --help)" ;;
@@ -257,8 +269,8 @@ for t in "${wanted[@]}"; do
   case "$t" in
     haproxy) targets+=(haproxy haproxy-splice haproxy-splice-force) ;;
     ringway) targets+=(ringway ringway-copy) ;;
-    direct|ringway-copy|haproxy-splice|haproxy-splice-force|nginx|socat) targets+=("$t") ;;
-    *) die "unknown target '$t' (direct, ringway, ringway-copy, haproxy, haproxy-splice, haproxy-splice-force, nginx, socat)" ;;
+    direct|ringway-copy|ringway-oneshot|haproxy-splice|haproxy-splice-force|nginx|socat) targets+=("$t") ;;
+    *) die "unknown target '$t' (direct, ringway, ringway-copy, ringway-oneshot, haproxy, haproxy-splice, haproxy-splice-force, nginx, socat)" ;;
   esac
 done
 
@@ -357,7 +369,8 @@ NGINX
 
 write_ringway() {  # $1 = target name
   local cfg="$work/$1.toml" name port backend
-  echo -e "[settings]\nworkers = $workers\nlogLevel = \"notice\"\n" >"$cfg"
+  echo -e "[settings]\nworkers = $workers\nlogLevel = \"notice\"" >"$cfg"
+  echo >>"$cfg"
   for name in echo sink; do
     if [ "$name" = echo ]; then port=${echo_port[$1]}; backend=${echo_port[direct]}
     else port=${sink_port[$1]}; backend=${sink_port[direct]}; fi
@@ -401,9 +414,10 @@ start_target() {
   local t=$1 pid cfg dir
   case "$t" in
     direct) return 0 ;;
-    ringway|ringway-copy)
-      local daemon="$build_dir/src/ringway" forwarding=""
+    ringway|ringway-copy|ringway-oneshot)
+      local daemon="$build_dir/src/ringway" forwarding="" recv="${RINGWAY_RECV:-}"
       [ "$t" = ringway-copy ] && forwarding=copy
+      [ "$t" = ringway-oneshot ] && recv=oneshot
       if ! ninja -C "$build_dir" src/ringway >"$work/build-ringway.log" 2>&1; then
         note "skipped ringway: the daemon does not build yet (see logs/build-ringway.log)"
         cp "$work/build-ringway.log" "$out_dir/logs/"
@@ -411,7 +425,12 @@ start_target() {
       fi
       cfg=$(write_ringway "$t")
       cp "$cfg" "$out_dir/logs/$t.toml"
-      RINGWAY_FORWARDING=$forwarding on_proxy "$daemon" -c "$cfg" >"$out_dir/logs/$t.log" 2>&1 & pid=$!
+      local wrap=()
+      # --profile: the daemon runs under perf for one run (see the run loop). cpu-clock, a
+      # software event, also samples where no hardware PMU is exposed (VMs).
+      [ -n "${perf_out:-}" ] && wrap=(perf record -e cpu-clock -F 999 -g -q -o "$perf_out" --)
+      RINGWAY_FORWARDING=$forwarding RINGWAY_RECV=$recv on_proxy "${wrap[@]}" "$daemon" -c "$cfg" \
+        >>"$out_dir/logs/$t.log" 2>&1 & pid=$!
       ;;
     haproxy|haproxy-splice|haproxy-splice-force)
       ensure_peer haproxy || return 1
@@ -494,7 +513,7 @@ say "targets: ${active[*]}; $layout"
 version_of() {
   case "$1" in
     direct) echo "ringway-load (this tree)" ;;
-    ringway|ringway-copy) "$build_dir/src/ringway" --version 2>&1 | head -1 || echo "ringway $(git rev-parse --short HEAD)" ;;
+    ringway|ringway-copy|ringway-oneshot) "$build_dir/src/ringway" --version 2>&1 | head -1 || echo "ringway $(git rev-parse --short HEAD)" ;;
     haproxy|haproxy-splice|haproxy-splice-force) haproxy -v 2>&1 | head -1 ;;
     nginx) nginx -v 2>&1 | head -1 ;;
     socat) socat -V 2>&1 | grep -m1 'socat version' ;;
@@ -523,6 +542,38 @@ notes_json=$(printf '%s\n' "${notes[@]+"${notes[@]}"}" | jq -R . | jq -s 'map(se
 jq --argjson v "$versions" --argjson n "$notes_json" '. + {versions: $v, notes: $n}' \
   "$work/facts.json" >"$out_dir/facts.json"
 
+# ---- profiles (--profile) ----------------------------------------------------------------------
+if [ "$profile" = 1 ]; then
+  ensure_peer "${RINGWAY_BENCH_PACKAGES[@]}" || die "--profile needs perf (Debian's linux-perf)"
+  command -v perf >/dev/null || die "--profile needs perf (Debian's linux-perf)"
+  # perf record -p needs kernel.perf_event_paranoid <= 1 for another user's process, or root.
+  paranoid=$(cat /proc/sys/kernel/perf_event_paranoid 2>/dev/null || echo 2)
+  [ "$(id -u)" -eq 0 ] || [ "$paranoid" -le 1 ] \
+    || die "--profile: kernel.perf_event_paranoid is $paranoid; run as root or set it to 1"
+  note "profiled run (--profile): perf record -g adds its own cost, so these figures are not for comparison"
+  mkdir -p "$out_dir/profiles"
+fi
+# Stops target $1 started under perf: the daemon (perf's child) first, so that perf writes its
+# data and exits; bounded, then perf itself is interrupted.
+stop_profiled() {
+  local p=${echo_pid[$1]} child i
+  for child in $(ps -o pid= --ppid "$p" 2>/dev/null); do kill "$child" 2>/dev/null || true; done
+  for i in $(seq 1 100); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+  kill -INT "$p" 2>/dev/null || true
+  wait "$p" 2>/dev/null || true
+}
+# Writes $2.txt (the top 40 symbols, children included) and $2.folded (one line per distinct
+# stack, frames root first separated by ';', then its sample count) from perf data file $1.
+write_profile() {
+  local data=$1 out=$2
+  [ -s "$data" ] || { echo "no samples" >"$out.txt"; return 0; }
+  perf report -i "$data" --stdio --children -g none --sort symbol --percent-limit 0.5 2>/dev/null \
+    | grep -E '^ +[0-9]' | sed -E 's/[ -]+$//' | head -40 >"$out.txt" || true
+  perf script -i "$data" -F comm,ip,sym 2>/dev/null | python3 "$RINGWAY_ROOT/bench/tools/perf_fold.py" \
+    >"$out.folded" || true
+  rm -f "$data"
+}
+
 # ---- runs: targets alternated round by round --------------------------------------------------
 start_s=$SECONDS
 for round in $(seq 1 "$rounds"); do
@@ -532,8 +583,11 @@ for round in $(seq 1 "$rounds"); do
     n=${#active[@]}
     for k in $(seq 0 $((n - 1))); do
       t=${active[$(((k + round - 1) % n))]}
+      [ "$profile" = 1 ] && [ "${t%%-*}" = ringway ] && [ "$cmd" = hold ] \
+        && perf_out="$work/perf-$round-$name-$t.data"
       if [ "$cmd" = hold ] && ! restart_target "$t"; then
         say "$name $t round $round: the target did not restart (see logs/)"
+        perf_out=""
         continue
       fi
       if [ "$backend" = echo ]; then port=${echo_port[$t]}; pid=${echo_pid[$t]:-}
@@ -543,6 +597,19 @@ for round in $(seq 1 "$rounds"); do
       pid_arg=()
       [ -n "$pid" ] && pid_arg=(--pid "$pid")
       file="$out_dir/runs/r$round-$name-$t"
+      profiling=0
+      if [ "$profile" = 1 ] && [ "${t%%-*}" = ringway ]; then
+        # Attaching perf to a running process (-p) recorded no samples on the machine this was
+        # written on, so the daemon is restarted under perf for this run alone (start_target
+        # reads perf_out), and stopped after it so that perf writes its data.
+        perf_out="$work/perf-$round-$name-$t.data"
+        if [ "$cmd" = hold ] || restart_target "$t"; then
+          profiling=1
+          if [ "$backend" = echo ]; then pid=${echo_pid[$t]}; else pid=${sink_pid[$t]}; fi
+          pid_arg=(--pid "$pid")
+        fi
+        perf_out=""
+      fi
       # shellcheck disable=SC2086  # $extra is a word list on purpose
       if ! timeout $((duration + 120)) taskset -c "$load_cpus" "$load" "$cmd" \
           --target "127.0.0.1:$port" -d "$duration" -w "$w" $extra "${pid_arg[@]}" --json \
@@ -554,6 +621,11 @@ for round in $(seq 1 "$rounds"); do
         else "\(.requests_per_s) /s p99 \(.latency_us.p99) us" end + "  errors \(.errors_total)"' \
         "$file.json" 2>/dev/null || echo "no result")
       say "round $round/$rounds $name $t: $summary"
+      if [ "$profiling" = 1 ]; then
+        stop_profiled "$t"
+        write_profile "$work/perf-$round-$name-$t.data" "$out_dir/profiles/r$round-$name-$t"
+        restart_target "$t" || say "$t did not restart after its profiled run (see logs/)"
+      fi
       if [ "$cmd" = stream ] && [ -S "$work/$t.sock" ]; then
         # HAProxy's pipe pool after a bulk run: PipesUsed/PipesFree above 0 mean it spliced.
         pipes=$(python3 -c 'import socket,sys

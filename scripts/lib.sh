@@ -10,6 +10,8 @@ RINGWAY_BUILD_PACKAGES=(g++ meson ninja-build pkg-config cmake liburing-dev libt
 RINGWAY_TEST_PACKAGES=(clang-14 libclang-rt-14-dev iproute2 procps strace jq systemd
   systemd-container dbus haproxy openssl)
 RINGWAY_RUN_PACKAGES=(netcat-openbsd curl)
+# What scripts/bench.sh installs beyond its peers: perf for --profile.
+RINGWAY_BENCH_PACKAGES=(linux-perf)
 
 say() { printf '==> %s\n' "$*" >&2; }
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }

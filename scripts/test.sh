@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Installs what is missing, builds, and runs every test suite:
 #   1. g++ build (debugoptimized): unit, integration (in each forwarding mode: as configured,
-#      i.e. copy, forced AUTO, forced splice), fuzz-corpus replay and bench suites, then the slow suite
+#      i.e. copy, forced AUTO, forced splice; and with one-shot recvs forced, the fallback of recv
+#      bundles), fuzz-corpus replay and bench suites, then the slow suite
 #      (full-size reliability scenarios, ci size unless RINGWAY_SLOW_SIZE=full), timed;
-#   2. clang 14 + ASan/UBSan build (mimalloc off): unit and integration (as configured and
-#      forced splice) suites, with timeouts
+#   2. clang 14 + ASan/UBSan build (mimalloc off): unit and integration (recv bundles forced
+#      where the kernel has them, else as configured; and forced splice) suites, with timeouts
 #      scaled by RINGWAY_TIMEOUT_SCALE=3 because sanitized code is slower.
 # Ends with one line "tests: N passed, N failed, N skipped" and exits non-zero on any failure.
 # Options: --quick (only the g++ build), --no-sanitizers (same).
@@ -46,7 +47,17 @@ run_suites() {
 }
 
 build_dir build-test --buildtype=debugoptimized
-run_suites build-test unit integration integration-auto integration-splice fuzz bench
+# Recv bundles need Linux 6.10+: there RINGWAY_RECV=bundle is the suite to run (a forced bundle
+# refuses to start on older kernels, where the plain suite runs the one-shot path anyway).
+kernel=$(uname -r)
+kernel_major=${kernel%%.*}; kernel_minor=${kernel#*.}; kernel_minor=${kernel_minor%%[!0-9]*}
+if [ "$kernel_major" -gt 6 ] || { [ "$kernel_major" -eq 6 ] && [ "$kernel_minor" -ge 10 ]; }; then
+  bundle_suite=integration-bundle
+else
+  bundle_suite=integration
+fi
+run_suites build-test unit integration integration-auto integration-splice integration-oneshot \
+  fuzz bench
 # The slow tier at ci size is budgeted at about 6 minutes on 2 cores; print what it took.
 slow_start=$(date +%s)
 run_suites build-test slow
@@ -58,7 +69,7 @@ if [ "$sanitizers" -eq 1 ]; then
   export RINGWAY_TIMEOUT_SCALE=${RINGWAY_TIMEOUT_SCALE:-3}
   export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:halt_on_error=1:abort_on_error=1}
   export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
-  run_suites build-asan unit integration integration-splice
+  run_suites build-asan unit "$bundle_suite" integration-splice
 fi
 
 echo "tests: $passed passed, $failed failed, $skipped skipped"

@@ -98,7 +98,7 @@ void BM_BufferRecycle(benchmark::State& state) {
   uint16_t bid = 0;
   for (auto _ : state) {
     // Take the buffer back out of our accounting as a completed recv would, then recycle it.
-    (*pool)->on_recv_done(true);
+    (*pool)->on_recv_done(1, 1);
     (*pool)->on_recv_armed();
     (*pool)->recycle(bid);
     (*pool)->flush();

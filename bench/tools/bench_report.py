@@ -14,7 +14,7 @@ import subprocess
 import sys
 
 PEERS = ["haproxy", "haproxy-splice", "haproxy-splice-force", "nginx", "socat"]
-ORDER = ["direct", "ringway", "ringway-copy"] + PEERS
+ORDER = ["direct", "ringway", "ringway-copy", "ringway-oneshot", "ringway-busypoll"] + PEERS
 GIB = float(1 << 30)
 
 # name -> (kind, headline metric label, CPU unit label, work units per run)

@@ -25,8 +25,8 @@ using detail::pos_of;
 using detail::TableReader;
 
 constexpr std::string_view kTopKeys[] = {"settings", "gateways", "upstreams", "upstreamGroups"};
-constexpr std::string_view kSettingsKeys[] = {"workers", "drainTimeout", "admin", "logLevel",
-                                              "perWorkerBufferLimitBytes"};
+constexpr std::string_view kSettingsKeys[] = {
+    "workers", "drainTimeout", "admin", "logLevel", "perWorkerBufferLimitBytes", "busyPoll"};
 constexpr std::string_view kAdminKeys[] = {"bindAddress", "bindPort"};
 
 constexpr std::pair<std::string_view, LogLevel> kLogLevels[] = {
@@ -53,6 +53,21 @@ void load_settings(const toml::node& node, Diagnostics& diagnostics, Settings& s
                         format_duration(kMaxDrainTimeout), kMaxDrainTimeout.count() / 86'400'000));
       } else {
         settings.drain_timeout = *d;
+      }
+    }
+  }
+  if (const auto* n = r.get("busyPoll")) {
+    if (auto d = detail::read_duration(*n, r.path("busyPoll"), diagnostics)) {
+      if (*d != Duration::zero()) {
+        // Built and tested, but a spinning worker stalled sessions in about half the runs of
+        // its test and the cause is not found: refused rather than shipped broken.
+        diagnostics.error(
+            pos_of(*n), r.path("busyPoll"),
+            fmt::format("{}: busy-polling is not available yet (a spinning worker stalled "
+                        "sessions in testing); allowed: \"0s\" (off)",
+                        n->is_string() ? quoted(n->as_string()->get()) : format_duration(*d)));
+      } else {
+        settings.busy_poll = *d;
       }
     }
   }

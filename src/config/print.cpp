@@ -67,6 +67,8 @@ void print_settings(const Settings& s, std::string& out) {
   out += fmt::format("logLevel = \"{}\"\n", log_level_name(s.log_level));
   out += fmt::format("perWorkerBufferLimitBytes = {}  # extension: data held per worker\n",
                      s.per_worker_buffer_limit_bytes);
+  out += fmt::format("busyPoll = \"{}\"  # extension: spin before sleeping; 0s = off\n",
+                     format_duration(s.busy_poll));
   if (s.admin) {
     out += "\n[settings.admin]\n";
     out += fmt::format("bindAddress = {}\n", str(s.admin->bind_address));

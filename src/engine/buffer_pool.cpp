@@ -60,6 +60,7 @@ Result<std::unique_ptr<BufferPool>> BufferPool::create(io_uring* ring, uint32_t 
 
   // Every buffer starts on the free stack, highest id at the bottom, so the first buffers used
   // are the lowest ids (nice in traces, irrelevant otherwise).
+  pool->ring_pos_.assign(count, 0);
   pool->stack_.reserve(count);
   for (uint32_t i = count; i > 0; --i)
     pool->stack_.push_back(static_cast<uint16_t>(i - 1));

@@ -419,11 +419,36 @@ Result<std::unique_ptr<Engine>> Engine::create(const config::Config& config,
     }
     log::notice("RINGWAY_FORWARDING={}: every gateway's spliceMode is overridden", f);
   }
+  // Bundles when the start-up trial passed (ring.cpp), one-shot otherwise; RINGWAY_RECV forces
+  // either for tests and A/B runs, and a forced bundle on a kernel that failed the trial is an
+  // error rather than a silent fallback, which would make an A/B compare one path with itself.
+  Features used = *features;
+  used.recv_mode = used.recv_bundle ? RecvMode::Bundle : RecvMode::OneShot;
+  if (const char* forced = std::getenv("RINGWAY_RECV"); forced != nullptr && *forced) {
+    const std::string_view f(forced);
+    if (f == "oneshot") {
+      used.recv_mode = RecvMode::OneShot;
+    } else if (f == "bundle") {
+      if (!used.recv_bundle) {
+        return Error{ENOSYS,
+                     "RINGWAY_RECV=bundle: this kernel's io_uring failed the recv bundle "
+                     "trial (IORING_RECVSEND_BUNDLE needs Linux 6.10+); unset it to use "
+                     "one-shot recvs"};
+      }
+      used.recv_mode = RecvMode::Bundle;
+    } else if (f != "auto") {
+      return Error{EINVAL, fmt::format("RINGWAY_RECV={}: allowed values are auto, oneshot and "
+                                       "bundle (multishot recv is not implemented: see README)",
+                                       f)};
+    }
+    log::notice("RINGWAY_RECV={}: recvs are {}", f,
+                used.recv_mode == RecvMode::Bundle ? "bundles" : "one-shot");
+  }
+  shared->recv_mode = used.recv_mode;
   auto cpus = usable_cpus();
   shared->worker_count =
       config.settings.workers != 0 ? config.settings.workers : static_cast<uint32_t>(cpus.size());
-  return std::unique_ptr<Engine>(
-      new EngineImpl(config, std::move(shared), *features, std::move(cpus)));
+  return std::unique_ptr<Engine>(new EngineImpl(config, std::move(shared), used, std::move(cpus)));
 }
 
 }  // namespace ringway::engine

@@ -1,8 +1,9 @@
-// Copy forwarding of one direction: recv into a buffer of the worker's pool (the kernel picks
-// it when data arrives), queue it, send the queue to the destination; backpressure by not
-// re-arming the recv; a watch poll on a source that is not read. With spliceMode AUTO, a burst
-// (a full buffer with more data waiting) hands the direction to splice once its queue has
-// drained (forward_splice.cpp). Sessions' other phases are in worker_session.cpp.
+// Copy forwarding of one direction: recv into buffers of the worker's pool (the kernel picks
+// them when data arrives; forward_recv.cpp arms the recv), queue them, send the queue to the
+// destination; backpressure by not re-arming the recv; a watch poll on a source that is not read.
+// With spliceMode AUTO, a burst (a full buffer with more data waiting) hands the direction to
+// splice once its queue has drained (forward_splice.cpp). Sessions' other phases are in
+// worker_session.cpp.
 #include <poll.h>
 #include <sys/socket.h>
 
@@ -19,30 +20,6 @@ namespace {
 constexpr int kSendFlags = MSG_NOSIGNAL | MSG_WAITALL;
 
 }  // namespace
-
-void Worker::arm_recv(uint32_t slot, Dir d) {
-  Session& s = sessions_.at(slot);
-  if (s.state != SessionState::Established) return;
-  Direction& dd = s.dir(d);
-  io_uring_sqe* r = sqe(tag(Op::Recv, slot, s.generation, d));
-  if (r == nullptr) {
-    abort_session(slot, EndReason::InternalError, true, true);
-    return;
-  }
-  // One-shot recv with IOSQE_BUFFER_SELECT: the kernel picks a buffer from group kGroupId only
-  // when data is there, so a session waiting for data holds no buffer; one buffer per
-  // completion keeps each direction's memory exactly countable.
-  io_uring_prep_recv(r, s.src_fd(d), nullptr, pool_->buffer_size(), 0);
-  r->flags |= IOSQE_BUFFER_SELECT;
-  r->buf_group = BufferPool::kGroupId;
-  // POLL_FIRST: unless the last recv said more data was waiting, the socket is most likely
-  // empty (request/response traffic), so skip the recv attempt that would fail and go straight
-  // to the poll the kernel arms anyway.
-  if (!dd.src_nonempty) r->ioprio |= IORING_RECVSEND_POLL_FIRST;
-  dd.recv_armed = true;
-  ++s.inflight;
-  pool_->on_recv_armed();
-}
 
 // While a direction does not read (paused or starved), nothing else may be watching its source
 // socket: a RST from that peer would go unnoticed and the session would hang. A one-shot poll
@@ -85,23 +62,21 @@ void Worker::on_watch(uint32_t slot, Dir d, int res) {
   on_side_error(slot, d == Dir::DownToUp, error != 0 ? error : ECONNRESET);
 }
 
-void Worker::on_recv(uint32_t slot, Dir d, int res, uint32_t flags) {
+void Worker::on_recv(uint32_t slot, Dir d, int res, uint32_t flags, uint8_t cap) {
   Session& s = sessions_.at(slot);
   Direction& dd = s.dir(d);
   --s.inflight;
   dd.recv_armed = false;
   dd.src_nonempty = (flags & IORING_CQE_F_SOCK_NONEMPTY) != 0;
-  const bool took = (flags & IORING_CQE_F_BUFFER) != 0;
-  const auto bid = static_cast<uint16_t>(flags >> IORING_CQE_BUFFER_SHIFT);
-  pool_->on_recv_done(took);
-  if (s.state == SessionState::Closing) {
-    if (took) pool_->recycle(bid);
+  const bool closing = s.state == SessionState::Closing;
+  // Queues the data's buffers (forward_recv.cpp); a completion without data, or for a session
+  // that is ending, has its buffers recycled there.
+  const uint32_t queued = take_recv_buffers(closing ? nullptr : &dd, res, flags, cap);
+  if (closing) {
     maybe_finish(slot);
     return;
   }
-  if (res > 0 && took) {
-    if (dd.queued_count == 0) ++holders_;
-    queues_->push(dd, bid, static_cast<uint32_t>(res));
+  if (queued > 0) {
     dd.bytes_received += static_cast<uint64_t>(res);
     s.last_activity_ms = now_ms_;
     if (d == Dir::DownToUp) {
@@ -109,7 +84,7 @@ void Worker::on_recv(uint32_t slot, Dir d, int res, uint32_t flags) {
     }
     start_send(slot, d);
     if (s.state != SessionState::Established) return;
-    if (dd.auto_splice && static_cast<uint32_t>(res) == pool_->buffer_size() && dd.src_nonempty) {
+    if (dd.auto_splice && static_cast<uint32_t>(res) >= pool_->buffer_size() && dd.src_nonempty) {
       // A burst (a full buffer, more data waiting): the rest goes through a pipe once what is
       // queued has been sent, so that bytes keep their order. Meanwhile the source is not read.
       dd.splice_wanted = true;
@@ -126,7 +101,6 @@ void Worker::on_recv(uint32_t slot, Dir d, int res, uint32_t flags) {
     }
     return;
   }
-  if (took) pool_->recycle(bid);  // a completion without data may still carry a buffer
   if (res == 0) {
     dd.eof = true;  // the source sent FIN
     maybe_forward_fin(slot, d);

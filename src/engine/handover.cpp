@@ -141,7 +141,10 @@ void Worker::quiesce(uint32_t slot) {
   if (s.inflight == 0) export_session(slot);
 }
 
-void Worker::on_handover_completion(uint32_t slot, Op op, Dir d, int res, uint32_t flags) {
+void Worker::on_handover_completion(const Tag& t, int res, uint32_t flags) {
+  const uint32_t slot = t.slot;
+  const Op op = t.op;
+  const Dir d = t.dir;
   Session& s = sessions_.at(slot);
   Direction& dd = s.dir(d);
   --s.inflight;
@@ -150,18 +153,12 @@ void Worker::on_handover_completion(uint32_t slot, Op op, Dir d, int res, uint32
   switch (op) {
     case Op::Recv: {
       dd.recv_armed = false;
-      const bool took = (flags & IORING_CQE_F_BUFFER) != 0;
-      const auto bid = static_cast<uint16_t>(flags >> IORING_CQE_BUFFER_SHIFT);
-      pool_->on_recv_done(took);
-      if (res > 0 && took) {
-        if (dd.queued_count == 0) ++holders_;
-        queues_->push(dd, bid, static_cast<uint32_t>(res));
+      if (take_recv_buffers(&dd, res, flags, t.aux) > 0) {
         dd.bytes_received += static_cast<uint64_t>(res);
         if (d == Dir::DownToUp) {
           gateway_stats_[s.gateway].add(GatewayStat::downstream_bytes_received_total, res);
         }
       } else {
-        if (took) pool_->recycle(bid);
         if (res == 0) {
           dd.eof = true;
         } else if (res != -ECANCELED && res != -EINTR && res != -EAGAIN && res != -ENOBUFS) {

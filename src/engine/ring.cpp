@@ -3,8 +3,11 @@
 #include "ringway/engine/ring.hpp"
 
 #include <sys/mman.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
 #include <cstring>
 #include <string>
 
@@ -72,6 +75,79 @@ bool can_register_buf_ring(io_uring* ring) {
   return ok;
 }
 
+// The bundle trial: a recv with IORING_RECVSEND_BUNDLE on a socketpair, selecting from a small
+// provided-buffer ring whose buffer ids are deliberately not in ring order. It passes when one
+// completion filled more than one buffer, names the first buffer offered, and the bytes sit in
+// the ring's following buffers in order: what forward_recv.cpp relies on. Sets f.recv_bundle
+// and f.recv_bundle_capped (see Features). Any failure leaves the one-shot path in use.
+void probe_recv_bundle(io_uring* ring, Features& f) {
+  constexpr unsigned kEntries = 8;
+  constexpr unsigned kBufSize = 64;
+  constexpr uint16_t kGroup = 0x7fe;
+  constexpr uint16_t kOrder[kEntries] = {5, 2, 7, 0, 3, 6, 1, 4};  // ring position -> bid
+  constexpr unsigned kCap = 3;     // buffers the recv may take (sqe->len)
+  constexpr unsigned kSent = 200;  // > kCap buffers: more data waits behind the cap
+  const size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
+  const size_t bytes = page + kEntries * kBufSize;
+  void* mem = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (mem == MAP_FAILED) return;
+  auto* br = static_cast<io_uring_buf_ring*>(mem);
+  auto* data = static_cast<uint8_t*>(mem) + page;
+  io_uring_buf_ring_init(br);
+  io_uring_buf_reg reg{};
+  reg.ring_addr = reinterpret_cast<uint64_t>(br);
+  reg.ring_entries = kEntries;
+  reg.bgid = kGroup;
+  int fds[2] = {-1, -1};
+  if (io_uring_register_buf_ring(ring, &reg, 0) != 0) {
+    munmap(mem, bytes);
+    return;
+  }
+  const int mask = io_uring_buf_ring_mask(kEntries);
+  for (unsigned i = 0; i < kEntries; ++i) {
+    io_uring_buf_ring_add(br, data + kOrder[i] * kBufSize, kBufSize, kOrder[i], mask,
+                          static_cast<int>(i));
+  }
+  io_uring_buf_ring_advance(br, kEntries);
+  // The trial itself; returns the bytes one bundle recv delivered in order, or -1.
+  auto trial = [&]() -> int {
+    uint8_t sent[kSent];
+    for (unsigned i = 0; i < kSent; ++i)
+      sent[i] = static_cast<uint8_t>(i * 7 + 1);
+    if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) != 0) return -1;
+    if (::send(fds[0], sent, kSent, MSG_NOSIGNAL) != static_cast<ssize_t>(kSent)) return -1;
+    io_uring_sqe* sqe = io_uring_get_sqe(ring);
+    if (sqe == nullptr) return -1;
+    io_uring_prep_recv(sqe, fds[1], nullptr, bundle_recv_len(kCap, kBufSize), 0);
+    sqe->flags |= IOSQE_BUFFER_SELECT;
+    sqe->buf_group = kGroup;
+    sqe->ioprio |= kRecvSendBundle;
+    sqe->user_data = 0;
+    io_uring_cqe* cqe = nullptr;
+    if (io_uring_submit_and_wait(ring, 1) < 1 || io_uring_peek_cqe(ring, &cqe) != 0) return -1;
+    const int res = cqe->res;
+    const uint32_t flags = cqe->flags;
+    io_uring_cqe_seen(ring, cqe);
+    // One buffer or less proves nothing: an old kernel that ignored the flag looks the same.
+    if (res <= static_cast<int>(kBufSize) || res > static_cast<int>(kSent)) return -1;
+    if ((flags & IORING_CQE_F_BUFFER) == 0) return -1;
+    if ((flags >> IORING_CQE_BUFFER_SHIFT) != kOrder[0]) return -1;
+    for (int off = 0; off < res; ++off) {
+      const auto o = static_cast<unsigned>(off);
+      if (data[kOrder[o / kBufSize] * kBufSize + o % kBufSize] != sent[o]) return -1;
+    }
+    return res;
+  };
+  if (const int got = trial(); got > 0) {
+    f.recv_bundle = true;
+    f.recv_bundle_capped = got <= static_cast<int>(kCap * kBufSize);
+  }
+  if (fds[0] >= 0) ::close(fds[0]);
+  if (fds[1] >= 0) ::close(fds[1]);
+  io_uring_unregister_buf_ring(ring, kGroup);
+  munmap(mem, bytes);
+}
+
 }  // namespace
 
 std::string Features::describe() const {
@@ -88,7 +164,9 @@ std::string Features::describe() const {
   add(multishot_accept, "multishot_accept");
   add(provided_buffer_ring, "provided_buffer_ring");
   add(recvsend_bundle, "recvsend_bundle");
-  return out.empty() ? std::string("none") : out;
+  add(recv_bundle, recv_bundle_capped ? "recv_bundle(capped)" : "recv_bundle(uncapped)");
+  add(true, recv_mode == RecvMode::Bundle ? "recv=bundle" : "recv=oneshot");
+  return out;
 }
 
 Result<std::unique_ptr<Ring>> Ring::create(RingSize size) {
@@ -116,13 +194,13 @@ Result<std::unique_ptr<Ring>> Ring::create(RingSize size) {
   } else if (ret == 0) {
     r->features_.single_issuer = true;
     r->features_.defer_taskrun = true;
+    r->defer_taskrun_ = true;
   }
   if (ret < 0) return unavailable(-ret);
 
   Features& f = r->features_;
   f.ext_arg = (p.features & IORING_FEAT_EXT_ARG) != 0;
-  // Bit 14 is IORING_FEAT_RECVSEND_BUNDLE (6.10); liburing 2.3 predates the name.
-  f.recvsend_bundle = (p.features & (1U << 14)) != 0;
+  f.recvsend_bundle = (p.features & kFeatRecvSendBundle) != 0;
 
   io_uring_probe* probe = io_uring_get_probe_ring(&r->ring_);
   if (probe == nullptr) {
@@ -146,6 +224,8 @@ Result<std::unique_ptr<Ring>> Ring::create(RingSize size) {
   if (!f.ext_arg) {
     return Error{ENOSYS, "io_uring lacks IORING_FEAT_EXT_ARG (need Linux 5.11+)"};
   }
+
+  if (f.recvsend_bundle) probe_recv_bundle(&r->ring_, f);
 
   // The registered ring fd saves the fdget/fdput of every io_uring_enter (a table lookup that
   // is shared with other threads); a failure only costs that, so it is not fatal.

@@ -291,15 +291,11 @@ void Worker::dispatch(const io_uring_cqe* cqe) {
     // Should never happen (a slot is freed only with nothing in flight); dropped and counted,
     // but a buffer it carries is still returned to the pool.
     worker_stats_.add(WorkerStat::stale_completions_total);
-    if (t.op == Op::Recv) {
-      const bool took = (flags & IORING_CQE_F_BUFFER) != 0;
-      pool_->on_recv_done(took);
-      if (took) pool_->recycle(static_cast<uint16_t>(flags >> IORING_CQE_BUFFER_SHIFT));
-    }
+    if (t.op == Op::Recv) take_recv_buffers(nullptr, res, flags, t.aux);
     return;
   }
   if (sessions_.at(t.slot).handing_over) {
-    on_handover_completion(t.slot, t.op, t.dir, res, flags);
+    on_handover_completion(t, res, flags);
     return;
   }
   switch (t.op) {
@@ -308,7 +304,7 @@ void Worker::dispatch(const io_uring_cqe* cqe) {
       on_connect_part(t.slot, t.op, res);
       return;
     case Op::Recv:
-      on_recv(t.slot, t.dir, res, flags);
+      on_recv(t.slot, t.dir, res, flags, t.aux);
       return;
     case Op::Send:
       on_send(t.slot, t.dir, res);

@@ -3,7 +3,8 @@
 // session it accepts from accept to close. Other threads talk to it only through post() (a
 // mutex-guarded mailbox plus an eventfd watched by the ring) and by reading its counters.
 // worker.cpp: thread, loop, accept, commands, drain. worker_session.cpp: connect, endings.
-// forward_copy.cpp and forward_splice.cpp: the two ways one direction moves bytes.
+// forward_copy.cpp and forward_splice.cpp: the two ways one direction moves bytes (the copy's
+// recv: forward_recv.cpp).
 // worker_memory.cpp: the buffer pool under pressure. worker_sockets.cpp: the /sockets JSON.
 #pragma once
 
@@ -68,6 +69,8 @@ struct EngineShared {
   // RINGWAY_FORWARDING=copy|splice|auto overrides every gateway's spliceMode (tests and CI run
   // the same scenarios in each mode); unset = the config decides.
   std::optional<config::SpliceMode> forced_splice_mode;
+  // How copying directions receive: the start-up probe's choice, or RINGWAY_RECV's.
+  RecvMode recv_mode = RecvMode::OneShot;
   SessionSink sink;
   // When > 0, a worker never waits for completions longer than this (ms), so an idle worker
   // still turns its loop and stamps its heartbeat for the systemd watchdog.
@@ -305,7 +308,7 @@ class Worker {
   // handover.cpp
   void begin_handover(std::shared_ptr<HandoverRequest> request);
   void quiesce(uint32_t slot);
-  void on_handover_completion(uint32_t slot, Op op, Dir d, int res, uint32_t flags);
+  void on_handover_completion(const Tag& t, int res, uint32_t flags);
   void export_session(uint32_t slot);
   void export_fresh(uint32_t gateway, int fd);
   void maybe_deliver_handover();
@@ -317,11 +320,17 @@ class Worker {
   void check_accept_queues();
   void retire_listener(uint32_t li);
 
-  // forward_copy.cpp: one direction through the buffer pool
+  // forward_recv.cpp: the recv of a copying direction (one-shot or bundle)
   void arm_recv(uint32_t slot, Dir d);
+  // Accounts a recv completion armed with bundle cap `cap` (the tag's aux) with the pool: with
+  // data, queues each buffer it filled on `dd` in order; otherwise, or when `dd` is nullptr
+  // (session gone or ending), recycles them. Returns the number of buffers queued.
+  uint32_t take_recv_buffers(Direction* dd, int res, uint32_t flags, uint8_t cap);
+
+  // forward_copy.cpp: one direction through the buffer pool
   void arm_watch(uint32_t slot, Dir d);
   void on_watch(uint32_t slot, Dir d, int res);
-  void on_recv(uint32_t slot, Dir d, int res, uint32_t flags);
+  void on_recv(uint32_t slot, Dir d, int res, uint32_t flags, uint8_t cap);
   void start_send(uint32_t slot, Dir d);
   void on_send(uint32_t slot, Dir d, int res);
   void release_sent(Session& s, Dir d, uint32_t sent);
@@ -371,6 +380,7 @@ class Worker {
   uint32_t waiting_descriptor_ = 0;  // sessions waiting for a descriptor: accepting stays paused
   uint32_t holders_ = 0;             // directions holding at least one buffer (queued data)
   uint32_t excess_budget_ = 0;       // buffers all directions may hold beyond their first one
+  uint32_t bundle_extra_ = 0;        // buffers armed bundles may take beyond one each
   int64_t last_overload_log_ms_ = -1000000;
   int64_t last_relief_ms_ = -1000000;
   int64_t drain_deadline_ms_ = INT64_MAX;  // worker clock; sessions accepted after it are cut

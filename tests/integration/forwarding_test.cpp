@@ -39,12 +39,13 @@ class ForwardingTest : public ProxyTest {
   // Starts an upstream running `upstream_script` on `host`, the daemon in front of it, then
   // one downstream session running `client_script`; waits until both ends closed.
   void exchange(const std::string& host, const PeerScript& client_script,
-                const PeerScript& upstream_script, Millis timeout) {
+                const PeerScript& upstream_script, Millis timeout,
+                const SettingsConf& settings = {}) {
     uint16_t port = upstream_.listen(host, upstream_script);
     ASSERT_NE(port, 0);
     GatewayConf gw;
     gw.bind_address = host;
-    ASSERT_TRUE(start_proxy(make_config({}, {gw}, {UpstreamConf{.hosts = {{host, port}}}})));
+    ASSERT_TRUE(start_proxy(make_config(settings, {gw}, {UpstreamConf{.hosts = {{host, port}}}})));
     size_t id = client_.connect(gateway(), client_script);
     bool done = client_.wait([](auto& rs) { return closed(rs, 1); }, timeout) &&
                 upstream_.wait([](auto& rs) { return closed(rs, 1); }, timeout);

@@ -48,6 +48,10 @@ inline constexpr uint64_t kDefaultPerWorkerBufferLimitBytes = 64ULL << 20;
 inline constexpr uint64_t kMinPerWorkerBufferLimitBytes = 1ULL << 20;  // 32 buffers
 inline constexpr uint64_t kMaxPerWorkerBufferLimitBytes = 1ULL << 30;  // 32,768 buffers: the
                                                                        // largest buffer ring
+// settings.busyPoll (extension, like HAProxy's busy-polling): meant to let a worker with nothing
+// to do spin before it sleeps in the ring. Only 0 (off) is accepted for now: the spin that was
+// built stalled sessions in testing (README "Performance").
+inline constexpr Duration kDefaultBusyPoll = Duration::zero();
 // settings.logLevel: "debug" | "info" | "notice" | "warning" | "error"; lines below it are dropped.
 enum class LogLevel : uint8_t { Debug, Info, Notice, Warning, Error };
 inline constexpr LogLevel kDefaultLogLevel = LogLevel::Info;
@@ -335,6 +339,7 @@ struct Settings {
   uint64_t per_worker_buffer_limit_bytes = kDefaultPerWorkerBufferLimitBytes;
   std::optional<Admin> admin;  // absent = no admin endpoint
   LogLevel log_level = kDefaultLogLevel;
+  Duration busy_poll = kDefaultBusyPoll;
 };
 
 // `[[upstreamGroups]]`: Gloo's UpstreamGroup (gloo.solo.io/v1), weighted destinations that

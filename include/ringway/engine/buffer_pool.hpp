@@ -10,6 +10,14 @@
 // buffers are reused, resident memory follows the real demand, and a recv still never finds the
 // ring empty unless the whole pool is held by queued data (then it gets -ENOBUFS and waits for a
 // recycle).
+//
+// Bundles (RecvMode::Bundle): one recv completion may fill several buffers; the kernel takes them
+// from consecutive ring entries and names only the first. The pool remembers at which ring
+// position it offered each buffer, so the others are read back from the ring entries that
+// follow. Those entries cannot have been overwritten yet: a position is reused only after
+// `entries` more offers, while every buffer offered after the bundle's is still counted in
+// in_ring_ (in the ring, or taken by a recv whose completion comes after the bundle's: the
+// worker reaps completions in the order the kernel took buffers) and in_ring_ <= count <= entries.
 #pragma once
 
 #include <liburing.h>
@@ -47,16 +55,28 @@ class BufferPool {
   uint32_t count() const { return count_; }
   uint8_t* data(uint16_t bid) const { return base_ + static_cast<size_t>(bid) * size_; }
 
-  // A recv with IOSQE_BUFFER_SELECT is about to be submitted: offer the ring enough buffers.
-  void on_recv_armed() {
-    ++armed_;
+  // A recv with IOSQE_BUFFER_SELECT that may take up to `want` buffers (1 for a one-shot recv,
+  // its cap for a bundle) is about to be submitted: offer the ring enough buffers.
+  void on_recv_armed(uint32_t want = 1) {
+    armed_ += want;
     top_up();
   }
-  // That recv completed; `took_buffer` is whether its CQE carried IORING_CQE_F_BUFFER (the
-  // caller then owns the buffer id in the CQE and must recycle() it).
-  void on_recv_done(bool took_buffer) {
-    --armed_;
-    if (took_buffer) --in_ring_;
+  // How many buffers a recv completion filled: 0 without IORING_CQE_F_BUFFER; else 1 for a
+  // one-shot recv (and for any completion without data), ceil(res / size) for a bundle.
+  uint32_t buffers_taken(int res, uint32_t cqe_flags, bool bundle) const {
+    if ((cqe_flags & IORING_CQE_F_BUFFER) == 0) return 0;
+    if (!bundle || res <= static_cast<int>(size_)) return 1;
+    return (static_cast<uint32_t>(res) + size_ - 1) / size_;
+  }
+  // The i-th buffer (0 = `first`, the one the CQE names) of a completion that took several.
+  uint16_t bundle_buffer(uint16_t first, uint32_t i) const {
+    return ring_->bufs[(ring_pos_[first] + i) & static_cast<uint32_t>(mask_)].bid;
+  }
+  // That recv (armed with `want`) completed having taken `taken` buffers (buffers_taken()):
+  // the caller owns them and must recycle() each.
+  void on_recv_done(uint32_t want, uint32_t taken) {
+    armed_ -= want;
+    in_ring_ -= taken;
   }
   // The caller is done with `bid` (sent, or dropped with its session).
   void recycle(uint16_t bid) {
@@ -91,6 +111,8 @@ class BufferPool {
       const uint16_t bid = stack_.back();
       stack_.pop_back();
       io_uring_buf_ring_add(ring_, data(bid), size_, bid, mask_, static_cast<int>(pending_));
+      // The ring tail is 16 bits wide and wraps; so does the position (masked when read).
+      ring_pos_[bid] = static_cast<uint16_t>(ring_->tail + pending_);
       ++pending_;
       ++in_ring_;
     }
@@ -104,10 +126,11 @@ class BufferPool {
   uint32_t size_ = 0;
   uint32_t count_ = 0;
   int mask_ = 0;
-  uint32_t armed_ = 0;           // recvs in flight that may take a buffer
-  uint32_t in_ring_ = 0;         // buffers offered to the kernel (published or pending)
-  uint32_t pending_ = 0;         // added since the last flush()
-  std::vector<uint16_t> stack_;  // free buffers not offered yet; LIFO keeps them warm
+  uint32_t armed_ = 0;              // buffers the recvs in flight may take (a bundle: its cap)
+  uint32_t in_ring_ = 0;            // buffers offered to the kernel (published or pending)
+  uint32_t pending_ = 0;            // added since the last flush()
+  std::vector<uint16_t> stack_;     // free buffers not offered yet; LIFO keeps them warm
+  std::vector<uint16_t> ring_pos_;  // ring position each buffer was last offered at (bundles)
 };
 
 }  // namespace ringway::engine

@@ -19,6 +19,10 @@
 
 namespace ringway::engine {
 
+// How a copying direction receives (forward_recv.cpp): one provided buffer per recv
+// completion, or a bundle of consecutive ring buffers per completion (IORING_RECVSEND_BUNDLE).
+enum class RecvMode : uint8_t { OneShot, Bundle };
+
 // What the kernel's io_uring offers, probed once at start-up.
 struct Features {
   bool single_issuer = false;  // IORING_SETUP_SINGLE_ISSUER (6.0)
@@ -27,7 +31,15 @@ struct Features {
   bool ext_arg = false;        // IORING_FEAT_EXT_ARG: wait with a timeout, no timeout SQE
   bool multishot_accept = false;
   bool provided_buffer_ring = false;
-  bool recvsend_bundle = false;  // IORING_FEAT_RECVSEND_BUNDLE (6.10), not used yet
+  bool recvsend_bundle = false;  // IORING_FEAT_RECVSEND_BUNDLE (6.10): the feature bit only
+  // A bundle recv on a socketpair with a provided-buffer ring filled several buffers, in ring
+  // order, with the right bytes: the bit alone does not prove the op works on every kernel.
+  bool recv_bundle = false;
+  // Whether that trial's bundle stayed within the recv's byte cap (sqe->len) although more data
+  // was waiting; newer kernels retry a full bundle once and append up to the socket's queue.
+  bool recv_bundle_capped = false;
+  // What copying directions use: set by the engine from the probe and RINGWAY_RECV.
+  RecvMode recv_mode = RecvMode::OneShot;
   std::string describe() const;  // "single_issuer defer_taskrun ext_arg ..." for the start-up log
 };
 

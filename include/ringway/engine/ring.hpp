@@ -12,6 +12,24 @@
 
 namespace ringway::engine {
 
+// Kernel constants newer than the liburing 2.3 headers we build against, defined once here with
+// their values from the kernel's include/uapi/linux/io_uring.h (6.10).
+// IORING_RECVSEND_BUNDLE, in sqe->ioprio of a recv with IOSQE_BUFFER_SELECT: one completion may
+// fill several buffers of the group, consecutive in ring order, the CQE naming the first.
+inline constexpr uint16_t kRecvSendBundle = 1U << 4;
+// IORING_FEAT_RECVSEND_BUNDLE in io_uring_params.features.
+inline constexpr uint32_t kFeatRecvSendBundle = 1U << 14;
+
+// The length of a bundle recv that may fill at most `cap` buffers of `size` bytes. Not
+// cap * size: a bundle that filled exactly its length with more data queued is retried once by
+// the kernel (6.14+), appending up to the socket's whole queue to the same completion. One byte
+// more maps the cap's buffers and then finds the next one longer than what is left, which the
+// kernel records as a partial map (it maps no part of that buffer) and never retries: the cap
+// holds. The probe reports whether it did (Features::recv_bundle_capped).
+constexpr uint32_t bundle_recv_len(uint32_t cap, uint32_t size) {
+  return (cap * size) + 1;
+}
+
 struct RingSize {
   // 2048 SQEs: a loop iteration rarely prepares more; get_sqe() submits early when it does.
   unsigned sq_entries = 2048;
@@ -59,6 +77,7 @@ class Ring {
   Ring() = default;
   io_uring ring_{};
   Features features_;
+  bool defer_taskrun_ = false;
   void (*pre_submit_)(void*) = nullptr;
   void* pre_submit_context_ = nullptr;
 };

@@ -16,7 +16,7 @@ enum class Op : uint8_t {
   AcceptCancel = 3,    // cancel of a multishot accept (drain or back-off); slot = listener index
   Connect = 4,         // upstream connect, linked to ...
   ConnectTimeout = 5,  // ... its LINK_TIMEOUT (connectTimeout)
-  Recv = 6,            // one-shot recv with a provided buffer
+  Recv = 6,            // recv with provided buffers: one-shot (aux 0) or a bundle (aux = cap)
   Send = 7,            // send / sendmsg of queued buffers
   Cancel = 8,          // cancel of every op on one of the session's fds (abort)
   Test = 9,            // unit tests' own operations
@@ -37,32 +37,40 @@ enum class Dir : uint8_t {
   UpToDown = 1,  // read upstream, write downstream
 };
 
-// Layout: slot:32 | generation:16 | spare:7 | dir:1 | op:8. The generation is 16 bits: a slot has
+// Layout: slot:32 | generation:16 | aux:7 | dir:1 | op:8. The generation is 16 bits: a slot has
 // to be reused 65,536 times while one stale completion is still queued for a mismatch to be
 // missed, and the in-flight counting rule (a slot is freed only with 0 ops in flight) makes stale
-// completions a should-never-happen safety net anyway.
+// completions a should-never-happen safety net anyway. `aux` travels with ops that need to know
+// at completion how they were submitted: a Recv's bundle cap in buffers (0 = one-shot recv), so
+// that the pool's accounting of what recvs in flight may take is undone exactly even for a
+// completion whose session is gone.
 struct Tag {
+  static constexpr uint32_t kAuxMax = 0x7F;
   uint32_t slot = 0;
   uint16_t generation = 0;
   Op op = Op::Wake;
   Dir dir = Dir::DownToUp;
+  uint8_t aux = 0;  // 0..kAuxMax
 
   constexpr uint64_t encode() const {
     return (static_cast<uint64_t>(slot) << 32) | (static_cast<uint64_t>(generation) << 16) |
-           (static_cast<uint64_t>(dir) << 8) | static_cast<uint64_t>(op);
+           (static_cast<uint64_t>(aux & kAuxMax) << 9) | (static_cast<uint64_t>(dir) << 8) |
+           static_cast<uint64_t>(op);
   }
   static constexpr Tag decode(uint64_t v) {
     Tag t;
     t.slot = static_cast<uint32_t>(v >> 32);
     t.generation = static_cast<uint16_t>(v >> 16);
     t.dir = static_cast<Dir>((v >> 8) & 1U);
+    t.aux = static_cast<uint8_t>((v >> 9) & kAuxMax);
     t.op = static_cast<Op>(v & 0xFFU);
     return t;
   }
 };
 
-constexpr uint64_t tag(Op op, uint32_t slot = 0, uint16_t generation = 0, Dir dir = Dir::DownToUp) {
-  return Tag{slot, generation, op, dir}.encode();
+constexpr uint64_t tag(Op op, uint32_t slot = 0, uint16_t generation = 0, Dir dir = Dir::DownToUp,
+                       uint8_t aux = 0) {
+  return Tag{slot, generation, op, dir, aux}.encode();
 }
 
 constexpr int index_of(Dir d) {

@@ -45,6 +45,22 @@ TEST(Limits, DrainTimeoutBeyondAWeek) {
   EXPECT_FALSE(load(config("[settings]\ndrainTimeout = \"168h1s\"\n")).ok());
 }
 
+TEST(Limits, BusyPollOnlyOff) {
+  auto r = load(config("[settings]\nbusyPoll = \"1ms\"\n"));
+  EXPECT_EQ(errors(r), (Lines{"test.toml:2:12: error: settings.busyPoll: \"1ms\": busy-polling is "
+                              "not available yet (a spinning worker stalled sessions in testing); "
+                              "allowed: \"0s\" (off)"}));
+  r = load(config("[settings]\nbusyPoll = 50\n"));
+  EXPECT_EQ(errors(r), (Lines{"test.toml:2:12: error: settings.busyPoll: expected a duration "
+                              "string such as \"60s\" or \"1m30s\", got an integer"}));
+  auto zero = load(config("[settings]\nbusyPoll = \"0s\"\n"));
+  ASSERT_TRUE(zero.ok());
+  EXPECT_EQ(zero.config->settings.busy_poll, Duration::zero());
+  auto off = load(config(""));
+  ASSERT_TRUE(off.ok());
+  EXPECT_EQ(off.config->settings.busy_poll, Duration::zero());
+}
+
 TEST(Limits, PerWorkerBufferLimitRange) {
   auto r = load(config("[settings]\nperWorkerBufferLimitBytes = 4294967296\n"));
   EXPECT_EQ(errors(r), (Lines{"test.toml:2:29: error: settings.perWorkerBufferLimitBytes: "

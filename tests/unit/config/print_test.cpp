@@ -31,6 +31,7 @@ workers = 0  # 0 = one worker per CPU
 drainTimeout = "30s"
 logLevel = "info"
 perWorkerBufferLimitBytes = 67108864  # extension: data held per worker
+busyPoll = "0s"  # extension: spin before sleeping; 0s = off
 # no [settings.admin]: the admin endpoint is off
 
 [[gateways]]

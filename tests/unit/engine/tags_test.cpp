@@ -22,6 +22,15 @@ TEST(Tag, RoundTripsEveryField) {
     }
   }
   EXPECT_NE(tag(Op::Recv, 1, 1, Dir::DownToUp), tag(Op::Recv, 1, 1, Dir::UpToDown));
+  // A recv's bundle cap travels in aux without disturbing the other fields.
+  for (uint8_t aux : {uint8_t{0}, uint8_t{1}, uint8_t{16}, uint8_t{Tag::kAuxMax}}) {
+    const Tag t = Tag::decode(tag(Op::Recv, 0xFFFFFFFF, 0xFFFF, Dir::UpToDown, aux));
+    EXPECT_EQ(t.aux, aux);
+    EXPECT_EQ(t.op, Op::Recv);
+    EXPECT_EQ(t.dir, Dir::UpToDown);
+    EXPECT_EQ(t.slot, 0xFFFFFFFFu);
+    EXPECT_EQ(t.generation, 0xFFFF);
+  }
   EXPECT_NE(tag(Op::Recv, 1, 1), tag(Op::Recv, 1, 2));
   EXPECT_NE(tag(Op::Recv, 1, 1), tag(Op::Send, 1, 1));
 }
