@@ -89,32 +89,7 @@ constexpr RefusedKey kCircuitBreakerRefused[] = {
 std::optional<StaticHost> load_host(const toml::table& table, const std::string& path,
                                     Diagnostics& diagnostics, SourcePos fallback) {
   const TableReader r(table, path, {kHostKeys, kHostRefused}, diagnostics, fallback);
-  StaticHost host;
-  host.pos = r.pos();
-  bool ok = true;
-  if (const auto* n = r.get("addr")) {
-    auto s = read_host_address(*n, r.path("addr"), diagnostics);
-    ok = s.has_value();
-    if (s) host.addr = *s;
-  } else {
-    diagnostics.error(r.pos(), r.path("addr"), "is required (an IP address or a host name)");
-    ok = false;
-  }
-  if (const auto* n = r.get("port")) {
-    auto v = read_integer(*n, r.path("port"), diagnostics, 1, 65535);
-    ok = ok && v.has_value();
-    if (v) host.port = static_cast<uint16_t>(*v);
-  } else {
-    diagnostics.error(r.pos(), r.path("port"), "is required (1..65535)");
-    ok = false;
-  }
-  if (const auto* n = r.get("loadBalancingWeight")) {
-    auto v = read_integer(*n, r.path("loadBalancingWeight"), diagnostics, 1, kUint32Max);
-    ok = ok && v.has_value();
-    if (v) host.load_balancing_weight = static_cast<uint32_t>(*v);
-  }
-  if (!ok) return std::nullopt;
-  return host;
+  return read_host_fields(r, "addr", diagnostics);
 }
 
 void load_static(const TableReader& us, Diagnostics& diagnostics, Upstream& upstream) {

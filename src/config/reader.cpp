@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <limits>
 
 #include "ringway/config/socket_names.hpp"
 #include "ringway/config/suggest.hpp"
@@ -528,6 +529,38 @@ std::optional<TcpKeepalive> load_tcp_keepalive(const toml::node& node, const std
     }
   }
   return k;
+}
+
+std::optional<StaticHost> read_host_fields(const TableReader& r, std::string_view address_key,
+                                           Diagnostics& diagnostics) {
+  const std::string key(address_key);
+  StaticHost host;
+  host.pos = r.pos();
+  bool ok = true;
+  if (const auto* n = r.get(key)) {
+    auto s = read_host_address(*n, r.path(key), diagnostics);
+    ok = s.has_value();
+    if (s) host.addr = *s;
+  } else {
+    diagnostics.error(r.pos(), r.path(key), "is required (an IP address or a host name)");
+    ok = false;
+  }
+  if (const auto* n = r.get("port")) {
+    auto v = read_integer(*n, r.path("port"), diagnostics, 1, 65535);
+    ok = ok && v.has_value();
+    if (v) host.port = static_cast<uint16_t>(*v);
+  } else {
+    diagnostics.error(r.pos(), r.path("port"), "is required (1..65535)");
+    ok = false;
+  }
+  if (const auto* n = r.get("loadBalancingWeight")) {
+    auto v = read_integer(*n, r.path("loadBalancingWeight"), diagnostics, 1,
+                          std::numeric_limits<uint32_t>::max());
+    ok = ok && v.has_value();
+    if (v) host.load_balancing_weight = static_cast<uint32_t>(*v);
+  }
+  if (!ok) return std::nullopt;
+  return host;
 }
 
 }  // namespace ringway::config::detail

@@ -158,6 +158,11 @@ void check_tcp_hosts(const Gateway& gateway, const std::string& hosts_path,
 void load_listener_filters(const TableReader& options, Diagnostics& diagnostics, Gateway& gateway);
 void load_use_proxy_proto(const TableReader& gw, Diagnostics& diagnostics, Gateway& gateway);
 
+// A host entry's address (under `address_key`: static.hosts say "addr", failover lbEndpoints
+// "address"), port and loadBalancingWeight, each checked; nullopt when any is wrong (reported).
+std::optional<StaticHost> read_host_fields(const TableReader& r, std::string_view address_key,
+                                           Diagnostics& diagnostics);
+
 // The upstream's active and passive health and failover (load_upstream_health.cpp).
 void load_health_checks(const TableReader& us, Diagnostics& diagnostics, Upstream& upstream);
 void load_outlier_detection(const TableReader& us, Diagnostics& diagnostics, Upstream& upstream);
