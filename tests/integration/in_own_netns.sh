@@ -1,6 +1,6 @@
 #!/bin/sh
-# Runs a test binary in a network namespace of its own, loopback up, with
-# net.ipv4.tcp_migrate_req=1: the reload tests replace listeners, and without that sysctl a
+# Runs a test binary in a network namespace of its own (nothing else on its network), loopback
+# up, with net.ipv4.tcp_migrate_req=1: the reload tests replace listeners, and without that sysctl a
 # connection landing in a replaced listener's queue between its last accept and close() is reset
 # by the kernel (README "Changing the config"; measured both ways by service-tcp-migrate-req).
 # The sysctl is per namespace, so the host's stays untouched. Where no namespace can be made,
