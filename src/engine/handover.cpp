@@ -455,7 +455,13 @@ void Worker::import_established(SessionExport& e) {
 void Worker::resume_accepting() {
   if (!handing_over_) return;
   handing_over_ = false;
-  exported_.clear();  // nothing is left here: a delivered export moved its records out
+  if (!exported_.empty()) {
+    // Only if this worker answered after hand_over() gave up waiting (wedged for a second):
+    // these sessions never left, so they resume here rather than be lost with their fds.
+    std::vector<SessionExport> back;
+    back.swap(exported_);
+    import_sessions(back);
+  }
   for (uint32_t i = 0; i < listeners_.size(); ++i)
     settle_listener(i);
   // Health checks stopped with the export; this process goes on checking.
