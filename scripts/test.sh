@@ -47,17 +47,10 @@ run_suites() {
 }
 
 build_dir build-test --buildtype=debugoptimized
-# Recv bundles need Linux 6.10+: there RINGWAY_RECV=bundle is the suite to run (a forced bundle
-# refuses to start on older kernels, where the plain suite runs the one-shot path anyway).
-kernel=$(uname -r)
-kernel_major=${kernel%%.*}; kernel_minor=${kernel#*.}; kernel_minor=${kernel_minor%%[!0-9]*}
-if [ "$kernel_major" -gt 6 ] || { [ "$kernel_major" -eq 6 ] && [ "$kernel_minor" -ge 10 ]; }; then
-  bundle_suite=integration-bundle
-else
-  bundle_suite=integration
-fi
-run_suites build-test unit integration integration-auto integration-splice integration-oneshot \
-  fuzz bench
+# Recv bundles are off by default (a drain test lost an upstream FIN with them, README): the
+# plain suite runs the default one-shot path; the integration-bundle suite is there for whoever
+# fixes them (`meson test -C build-test --suite integration-bundle`), and not run here until then.
+run_suites build-test unit integration integration-auto integration-splice fuzz bench
 # The slow tier at ci size is budgeted at about 6 minutes on 2 cores; print what it took.
 slow_start=$(date +%s)
 run_suites build-test slow
@@ -69,7 +62,7 @@ if [ "$sanitizers" -eq 1 ]; then
   export RINGWAY_TIMEOUT_SCALE=${RINGWAY_TIMEOUT_SCALE:-3}
   export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:halt_on_error=1:abort_on_error=1}
   export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
-  run_suites build-asan unit "$bundle_suite" integration-splice
+  run_suites build-asan unit integration integration-splice
 fi
 
 echo "tests: $passed passed, $failed failed, $skipped skipped"
