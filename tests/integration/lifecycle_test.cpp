@@ -197,9 +197,9 @@ TEST(CliTest, CheckAcceptsTheKeepaliveExample) {
 // protocol, health checks and outlier detection, failover, consistent hashing): each passes
 // the real binary's --check.
 TEST(CliTest, CheckAcceptsTheGlooTcpExamples) {
-  for (const char* name : {"sni-passthrough.toml", "weighted-destinations.toml",
-                           "proxy-protocol.toml", "health-checks.toml", "failover.toml",
-                           "consistent-hashing.toml"}) {
+  for (const char* name :
+       {"sni-passthrough.toml", "weighted-destinations.toml", "proxy-protocol.toml",
+        "health-checks.toml", "failover.toml", "consistent-hashing.toml"}) {
     CommandResult r =
         run_command({ringway_bin(), "--check", "-c", example_path(name)}, scaled(Millis(10000)));
     EXPECT_EQ(r.exit_code, 0) << name << ":\n" << r.err;

@@ -28,7 +28,7 @@ enum class Op : uint8_t {
   CheckSend = 14,
   CheckRecv = 15,
   CheckCancel = 16,  // cancel of a check's ops at its timeout or when the worker stops
-  Preamble = 17,       // pre-connect phase: POLLIN poll on the downstream (then recv MSG_PEEK)
+  Preamble = 17,     // pre-connect phase: POLLIN poll on the downstream (then recv MSG_PEEK)
 };
 
 // Direction of a data op: what flows from which socket to which.
