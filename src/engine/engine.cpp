@@ -419,13 +419,12 @@ Result<std::unique_ptr<Engine>> Engine::create(const config::Config& config,
     }
     log::notice("RINGWAY_FORWARDING={}: every gateway's spliceMode is overridden", f);
   }
-  // One-shot recvs unless RINGWAY_RECV asks for bundles: `auto` takes them where the start-up
-  // trial passed (ring.cpp), `bundle` insists. Not the default yet although they measured
-  // cheaper: with bundles, the SIGTERM drain test lost an upstream FIN in 4 of 12 runs (0 of 10
-  // one-shot), cause not found (README). A forced bundle on a kernel that failed the trial is
-  // an error rather than a silent fallback, which would make an A/B compare a path with itself.
+  // Bundles where the start-up trial passed (ring.cpp), one-shot recvs elsewhere. RINGWAY_RECV
+  // forces either (tests run the fallback on kernels that have bundles; an A/B compares the
+  // two). A forced bundle on a kernel that failed the trial is an error rather than a silent
+  // fallback, which would make an A/B compare a path with itself.
   Features used = *features;
-  used.recv_mode = RecvMode::OneShot;
+  used.recv_mode = used.recv_bundle ? RecvMode::Bundle : RecvMode::OneShot;
   if (const char* forced = std::getenv("RINGWAY_RECV"); forced != nullptr && *forced) {
     const std::string_view f(forced);
     if (f == "oneshot") {

@@ -10,7 +10,6 @@
 // flight, and the ENOBUFS that ends it when the ring runs dry (the ring is kept short on purpose,
 // see buffer_pool.hpp) would need the same re-arming as the one-shot path anyway.
 #include <algorithm>
-#include <cassert>
 
 #include "worker.hpp"
 
@@ -74,24 +73,21 @@ void Worker::arm_recv(uint32_t slot, Dir d) {
 }
 
 uint32_t Worker::take_recv_buffers(Direction* dd, int res, uint32_t flags, uint8_t cap) {
-  const uint32_t taken = pool_->buffers_taken(res, flags, cap != 0);
-  pool_->on_recv_done(std::max<uint32_t>(cap, 1U), taken);
+  BufferPool::TakenIds ids;
+  const uint32_t taken =
+      pool_->on_recv_done(std::max<uint32_t>(cap, 1U), res, flags, cap != 0, ids);
   if (cap != 0) bundle_extra_ -= cap - 1U;
   if (taken == 0) return 0;
-  const auto first = static_cast<uint16_t>(flags >> IORING_CQE_BUFFER_SHIFT);
-  // The ring entry the first buffer was offered at still names it (see buffer_pool.hpp): if it
-  // did not, the following entries would not be this completion's buffers either.
-  assert(taken == 1 || pool_->bundle_buffer(first, 0) == first);
   if (res <= 0 || dd == nullptr) {
     for (uint32_t i = 0; i < taken; ++i)
-      pool_->recycle(i == 0 ? first : pool_->bundle_buffer(first, i));
+      pool_->recycle(ids[i]);
     return 0;
   }
   if (dd->queued_count == 0) ++holders_;
   auto left = static_cast<uint32_t>(res);
   for (uint32_t i = 0; i < taken; ++i) {
     const uint32_t len = std::min(left, pool_->buffer_size());
-    queues_->push(*dd, i == 0 ? first : pool_->bundle_buffer(first, i), len);
+    queues_->push(*dd, ids[i], len);
     left -= len;
   }
   return taken;

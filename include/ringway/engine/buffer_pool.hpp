@@ -22,6 +22,8 @@
 
 #include <liburing.h>
 
+#include <array>
+#include <cassert>
 #include <cstdint>
 #include <memory>
 #include <vector>
@@ -77,6 +79,27 @@ class BufferPool {
   void on_recv_done(uint32_t want, uint32_t taken) {
     armed_ -= want;
     in_ring_ -= taken;
+  }
+  // The most buffers one completion can have filled: only buffers in the ring can be taken, and
+  // top_up() never keeps more than this many there.
+  static constexpr uint32_t kMaxInRing = kMaxOffered + kSlack;
+  using TakenIds = std::array<uint16_t, kMaxInRing>;
+  // The same, and the ids of the buffers the completion filled, in data order, written to `ids`;
+  // returns how many. Every id is read here, before the caller can recycle any of them: recycle()
+  // re-offers at once, newest first, so a bundle's first buffer can be back in the ring at a new
+  // position before its followers were read from the entries after its old one (seen as two
+  // sessions sharing buffers when sessions closed with bundles in flight).
+  uint32_t on_recv_done(uint32_t want, int res, uint32_t cqe_flags, bool bundle, TakenIds& ids) {
+    const uint32_t taken = buffers_taken(res, cqe_flags, bundle);
+    assert(taken <= kMaxInRing && taken <= in_ring_);
+    const auto first = static_cast<uint16_t>(cqe_flags >> IORING_CQE_BUFFER_SHIFT);
+    // The ring entry the first buffer was offered at still names it: if it did not, the
+    // following entries would not be this completion's buffers either.
+    assert(taken <= 1 || bundle_buffer(first, 0) == first);
+    for (uint32_t i = 0; i < taken; ++i)
+      ids[i] = i == 0 ? first : bundle_buffer(first, i);
+    on_recv_done(want, taken);
+    return taken;
   }
   // The caller is done with `bid` (sent, or dropped with its session).
   void recycle(uint16_t bid) {
