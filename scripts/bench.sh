@@ -28,6 +28,7 @@
 #   ringway-copy     spliceMode forced to copy (RINGWAY_FORWARDING=copy)
 #   ringway-oneshot  like ringway with one-shot recvs forced (RINGWAY_RECV=oneshot); vs ringway
 #                    on Linux 6.10+ this is the bundle A/B
+#   ringway-busypoll like ringway with settings.busyPoll = "1ms" (what the spin buys, what it costs)
 set -euo pipefail
 
 # shellcheck source=scripts/lib.sh
@@ -269,8 +270,8 @@ for t in "${wanted[@]}"; do
   case "$t" in
     haproxy) targets+=(haproxy haproxy-splice haproxy-splice-force) ;;
     ringway) targets+=(ringway ringway-copy) ;;
-    direct|ringway-copy|ringway-oneshot|haproxy-splice|haproxy-splice-force|nginx|socat) targets+=("$t") ;;
-    *) die "unknown target '$t' (direct, ringway, ringway-copy, ringway-oneshot, haproxy, haproxy-splice, haproxy-splice-force, nginx, socat)" ;;
+    direct|ringway-copy|ringway-oneshot|ringway-busypoll|haproxy-splice|haproxy-splice-force|nginx|socat) targets+=("$t") ;;
+    *) die "unknown target '$t' (direct, ringway, ringway-copy, ringway-oneshot, ringway-busypoll, haproxy, haproxy-splice, haproxy-splice-force, nginx, socat)" ;;
   esac
 done
 
@@ -370,6 +371,7 @@ NGINX
 write_ringway() {  # $1 = target name
   local cfg="$work/$1.toml" name port backend
   echo -e "[settings]\nworkers = $workers\nlogLevel = \"notice\"" >"$cfg"
+  [ "$1" = ringway-busypoll ] && echo 'busyPoll = "1ms"' >>"$cfg"
   echo >>"$cfg"
   for name in echo sink; do
     if [ "$name" = echo ]; then port=${echo_port[$1]}; backend=${echo_port[direct]}
@@ -414,7 +416,7 @@ start_target() {
   local t=$1 pid cfg dir
   case "$t" in
     direct) return 0 ;;
-    ringway|ringway-copy|ringway-oneshot)
+    ringway|ringway-copy|ringway-oneshot|ringway-busypoll)
       local daemon="$build_dir/src/ringway" forwarding="" recv="${RINGWAY_RECV:-}"
       [ "$t" = ringway-copy ] && forwarding=copy
       [ "$t" = ringway-oneshot ] && recv=oneshot
@@ -513,7 +515,7 @@ say "targets: ${active[*]}; $layout"
 version_of() {
   case "$1" in
     direct) echo "ringway-load (this tree)" ;;
-    ringway|ringway-copy|ringway-oneshot) "$build_dir/src/ringway" --version 2>&1 | head -1 || echo "ringway $(git rev-parse --short HEAD)" ;;
+    ringway|ringway-copy|ringway-oneshot|ringway-busypoll) "$build_dir/src/ringway" --version 2>&1 | head -1 || echo "ringway $(git rev-parse --short HEAD)" ;;
     haproxy|haproxy-splice|haproxy-splice-force) haproxy -v 2>&1 | head -1 ;;
     nginx) nginx -v 2>&1 | head -1 ;;
     socat) socat -V 2>&1 | grep -m1 'socat version' ;;

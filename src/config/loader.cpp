@@ -58,14 +58,12 @@ void load_settings(const toml::node& node, Diagnostics& diagnostics, Settings& s
   }
   if (const auto* n = r.get("busyPoll")) {
     if (auto d = detail::read_duration(*n, r.path("busyPoll"), diagnostics)) {
-      if (*d != Duration::zero()) {
-        // Built and tested, but a spinning worker stalled sessions in about half the runs of
-        // its test and the cause is not found: refused rather than shipped broken.
+      if (*d > kMaxBusyPoll) {
         diagnostics.error(
             pos_of(*n), r.path("busyPoll"),
-            fmt::format("{}: busy-polling is not available yet (a spinning worker stalled "
-                        "sessions in testing); allowed: \"0s\" (off)",
-                        n->is_string() ? quoted(n->as_string()->get()) : format_duration(*d)));
+            fmt::format("{} is too long; allowed: 0s (off) to {}",
+                        n->is_string() ? quoted(n->as_string()->get()) : format_duration(*d),
+                        format_duration(kMaxBusyPoll)));
       } else {
         settings.busy_poll = *d;
       }

@@ -30,18 +30,29 @@ void Worker::arm_watch(uint32_t slot, Dir d) {
   if (dd.watch_armed || s.state != SessionState::Established) return;
   io_uring_sqe* p = sqe(tag(Op::Watch, slot, s.generation, d));
   if (p == nullptr) return;  // only a missed early warning: the next recv reports the error
-  // After the watch has seen FIN, POLLRDHUP would stay set and fire at once: watch for errors
-  // only (POLLERR and POLLHUP are always reported), so a reset that follows the FIN is seen.
-  io_uring_prep_poll_add(p, s.src_fd(d), dd.watch_saw_fin ? 0 : POLLRDHUP);
+  if (dd.watch_saw_fin) {
+    // After FIN a one-shot poll cannot wait for errors alone: io_uring always adds POLLRDHUP to
+    // a poll's events, and RDHUP stays set, so it would fire at once, be re-armed and fire
+    // again, a loop that kept the worker busy for as long as the direction stayed paused. A
+    // multishot poll reports the level once and then only on the socket's wake-ups that match
+    // (a reset, a state change; not data or write space). It stays armed until the session
+    // ends: abort_session and maybe_forward_fin cancel it.
+    io_uring_prep_poll_multishot(p, s.src_fd(d), 0);
+  } else {
+    io_uring_prep_poll_add(p, s.src_fd(d), POLLRDHUP);
+  }
   dd.watch_armed = true;
   ++s.inflight;
 }
 
-void Worker::on_watch(uint32_t slot, Dir d, int res) {
+void Worker::on_watch(uint32_t slot, Dir d, int res, uint32_t flags) {
   Session& s = sessions_.at(slot);
   Direction& dd = s.dir(d);
-  --s.inflight;
-  dd.watch_armed = false;
+  // IORING_CQE_F_MORE: the multishot watch stays armed (and counted in inflight).
+  if ((flags & IORING_CQE_F_MORE) == 0) {
+    --s.inflight;
+    dd.watch_armed = false;
+  }
   if (s.state == SessionState::Closing) {
     maybe_finish(slot);
     return;

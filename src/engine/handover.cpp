@@ -147,6 +147,8 @@ void Worker::on_handover_completion(const Tag& t, int res, uint32_t flags) {
   const Dir d = t.dir;
   Session& s = sessions_.at(slot);
   Direction& dd = s.dir(d);
+  // A multishot watch that stays armed: its final completion comes with the cancel.
+  if (op == Op::Watch && (flags & IORING_CQE_F_MORE) != 0) return;
   --s.inflight;
   int error = 0;  // a socket error seen while quiescing: the session ends here instead
   bool downstream_side = false;

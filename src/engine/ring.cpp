@@ -281,3 +281,36 @@ Result<Features> probe_io_uring() {
 }
 
 }  // namespace ringway::engine
+
+namespace ringway::engine {
+namespace {
+inline void cpu_relax() {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#elif defined(__aarch64__)
+  asm volatile("yield" ::: "memory");
+#endif
+}
+}  // namespace
+
+bool Ring::spin_for_completion(int64_t budget_ns) {
+  if (pre_submit_ != nullptr) pre_submit_(pre_submit_context_);
+  const auto start = std::chrono::steady_clock::now();
+  // With DEFER_TASKRUN the kernel posts most socket completions (those that waited for a poll)
+  // only while this thread is inside io_uring_enter with GETEVENTS. Every turn enters without
+  // waiting (min_complete 0), the first one also submitting, before it looks at the CQ: a
+  // turn that returned on completions posted inline at submission alone would starve the
+  // deferred ones for as long as each turn produced another inline completion (seen as a
+  // session that stalled with busyPoll on).
+  (void)io_uring_submit_and_get_events(&ring_);
+  for (;;) {
+    if (io_uring_cq_ready(&ring_) > 0) return true;
+    cpu_relax();
+    (void)io_uring_get_events(&ring_);
+    if (std::chrono::steady_clock::now() - start >= std::chrono::nanoseconds(budget_ns)) {
+      return false;
+    }
+  }
+}
+
+}  // namespace ringway::engine

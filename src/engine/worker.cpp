@@ -233,7 +233,15 @@ void Worker::loop() {
       ts.tv_nsec = (shared_.max_wait_ms % 1000) * 1000000;
       timeout = &ts;
     }
-    const int ret = ring_->submit_and_wait(timeout);
+    int64_t spin_ns =
+        std::chrono::duration_cast<std::chrono::nanoseconds>(shared_.config->settings.busy_poll)
+            .count();
+    if (timeout != nullptr) {
+      spin_ns = std::min<int64_t>(spin_ns, (ts.tv_sec * 1000000000LL) + ts.tv_nsec);
+    }
+    const bool ready = spin_ns > 0 && !draining_ && io_uring_cq_ready(ring_->get()) == 0 &&
+                       ring_->spin_for_completion(spin_ns);
+    const int ret = ready ? 0 : ring_->submit_and_wait(timeout);
     if (ret < 0 && ret != -ETIME && ret != -EINTR && ret != -EBUSY && ret != -EAGAIN) {
       log::error("worker {}: io_uring wait failed: {}", index_, std::strerror(-ret));
     }
@@ -310,7 +318,7 @@ void Worker::dispatch(const io_uring_cqe* cqe) {
       on_send(t.slot, t.dir, res);
       return;
     case Op::Watch:
-      on_watch(t.slot, t.dir, res);
+      on_watch(t.slot, t.dir, res, flags);
       return;
     case Op::SpliceIn:
     case Op::SpliceOut:

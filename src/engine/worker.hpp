@@ -329,7 +329,7 @@ class Worker {
 
   // forward_copy.cpp: one direction through the buffer pool
   void arm_watch(uint32_t slot, Dir d);
-  void on_watch(uint32_t slot, Dir d, int res);
+  void on_watch(uint32_t slot, Dir d, int res, uint32_t flags);
   void on_recv(uint32_t slot, Dir d, int res, uint32_t flags, uint8_t cap);
   void start_send(uint32_t slot, Dir d);
   void on_send(uint32_t slot, Dir d, int res);

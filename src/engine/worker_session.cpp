@@ -323,6 +323,18 @@ void Worker::maybe_forward_fin(uint32_t slot, Dir d) {
     s.reason = EndReason::Normal;
     timers_.cancel(s.idle_timer);
     s.state = SessionState::Closing;
+    // Both sources sent FIN, so every recv has ended; a watch may still be armed (the multishot
+    // one armed after FIN never ends by itself): cancel it.
+    for (const Dir w : {Dir::DownToUp, Dir::UpToDown}) {
+      if (!s.dir(w).watch_armed) continue;
+      io_uring_sqe* c = sqe(tag(Op::Cancel, slot, s.generation));
+      if (c == nullptr) {
+        ::shutdown(s.src_fd(w), SHUT_RDWR);  // completes the poll (POLLHUP)
+        continue;
+      }
+      io_uring_prep_cancel_fd(c, s.src_fd(w), IORING_ASYNC_CANCEL_ALL);
+      ++s.inflight;
+    }
     maybe_finish(slot);
   }
 }

@@ -94,6 +94,19 @@ TEST_F(ForwardingTest, SixtyFourMiBEachWayIpv6) {
   expect_no_leaks();
 }
 
+// settings.busyPoll: a worker that spins on the ring before sleeping must lose no completion,
+// neither while data flows (the spin finds completions) nor across the quiet moments between
+// (it gives up and sleeps): 16 MiB each way, then both half-closes, byte-exact.
+TEST_F(ForwardingTest, BusyPollingWorkerForwardsByteExact) {
+  SettingsConf settings;
+  settings.extra = "busyPoll = \"1ms\"\n";
+  exchange("127.0.0.1", PeerScript::Source(16 * kMiB, 11), PeerScript::Source(16 * kMiB, 12),
+           scaled(Millis(30000)), settings);
+  if (HasFatalFailure()) return;
+  expect_byte_exact(16 * kMiB, 16 * kMiB);
+  expect_no_leaks();
+}
+
 // The downstream sends 1 MiB and FIN; the upstream sees EOF only after every byte, then
 // answers 4 MiB through the half-closed session and closes.
 TEST_F(ForwardingTest, DownstreamHalfClosesFirst) {

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "fixture.hpp"
+#include "proc_audit.hpp"
 #include "scripted_peer.hpp"
 
 namespace ringway::test {
@@ -85,7 +86,15 @@ TEST_F(RobustnessTest, ResetAfterFinOnAPausedDirectionIsSeen) {
       << "the proxy never paused reading the upstream";
   // Lets the FIN reach the proxy and its watch report it alone, before the reset follows. (Too
   // short a gap would only make the test pass for a wrong reason, never fail a right proxy.)
-  std::this_thread::sleep_for(Millis(200));
+  // Meanwhile the proxy has nothing to do, and it must cost nothing: the watch re-armed after
+  // FIN used to fire at once and be re-armed again, a worker busy for as long as the pause
+  // lasted (a whole CPU, 0.5 s here; an idle proxy uses a few ms).
+  const double cpu_before = cpu_seconds(proxy().pid());
+  std::this_thread::sleep_for(Millis(500));
+  const double idle_cpu = cpu_seconds(proxy().pid()) - cpu_before;
+  note("paused_after_fin_cpu_ms", idle_cpu * 1000);
+  EXPECT_LT(idle_cpu, 0.2) << "the proxy kept a CPU busy while a paused direction's source had "
+                              "sent FIN (CPU seconds in 0.5 s)";
   set_linger_zero(upstream.get());
   upstream.reset();  // RST
 

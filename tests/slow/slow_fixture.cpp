@@ -39,24 +39,6 @@ std::string fd_limit_shortfall(uint64_t needed) {
   return why.str();
 }
 
-double cpu_seconds(pid_t pid) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
-  std::string text;
-  if (!std::getline(in, text)) return -1;
-  // The command name may contain spaces and parentheses: fields count from the last ')'.
-  size_t close = text.rfind(')');
-  if (close == std::string::npos) return -1;
-  std::istringstream f(text.substr(close + 2));
-  std::string field;
-  unsigned long long utime = 0, stime = 0;
-  // After ')': state is field 3; utime and stime are fields 14 and 15.
-  for (int i = 3; i <= 15 && (f >> field); ++i) {
-    if (i == 14) utime = std::strtoull(field.c_str(), nullptr, 10);
-    if (i == 15) stime = std::strtoull(field.c_str(), nullptr, 10);
-  }
-  return static_cast<double>(utime + stime) / static_cast<double>(::sysconf(_SC_CLK_TCK));
-}
-
 double percentile(std::vector<double>& values, double p) {
   if (values.empty()) return 0;
   std::sort(values.begin(), values.end());

@@ -28,9 +28,6 @@ uint64_t fd_limit();
 // "" when this process may open `needed` descriptors, else why not (for GTEST_SKIP).
 std::string fd_limit_shortfall(uint64_t needed);
 
-// utime + stime of the process (all its threads) in seconds, from /proc/PID/stat; -1 if gone.
-double cpu_seconds(pid_t pid);
-
 // The p-th percentile (0..100) of `values` (sorted in place); 0 for an empty vector.
 double percentile(std::vector<double>& values, double p);
 

@@ -33,6 +33,25 @@ int64_t rss_kib(pid_t pid) {
   return -1;
 }
 
+double cpu_seconds(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+  std::string stat;
+  if (!std::getline(in, stat)) return -1;
+  // Fields after the command (which may hold spaces, so find its closing parenthesis): state is
+  // field 3, utime and stime are fields 14 and 15, in clock ticks.
+  const size_t close = stat.rfind(')');
+  if (close == std::string::npos) return -1;
+  std::istringstream rest(stat.substr(close + 2));
+  std::string field;
+  uint64_t utime = 0;
+  uint64_t stime = 0;
+  for (int i = 3; i <= 15 && rest >> field; ++i) {
+    if (i == 14) utime = std::stoull(field);
+    if (i == 15) stime = std::stoull(field);
+  }
+  return static_cast<double>(utime + stime) / static_cast<double>(::sysconf(_SC_CLK_TCK));
+}
+
 std::set<uint64_t> socket_inodes(pid_t pid) {
   std::set<uint64_t> out;
   std::string dir = "/proc/" + std::to_string(pid) + "/fd";

@@ -16,6 +16,8 @@ namespace ringway::test {
 int fd_count(pid_t pid);
 // VmRSS from /proc/PID/status in KiB; -1 when unavailable.
 int64_t rss_kib(pid_t pid);
+// CPU time (user + system, all threads) the process has used, in seconds; -1 when gone.
+double cpu_seconds(pid_t pid);
 // Inodes of the sockets among the process's fds (from the "socket:[N]" links).
 std::set<uint64_t> socket_inodes(pid_t pid);
 // How many TCP sockets (IPv4 and IPv6) owned by the process are in CLOSE_WAIT (state 08), read

@@ -48,10 +48,11 @@ inline constexpr uint64_t kDefaultPerWorkerBufferLimitBytes = 64ULL << 20;
 inline constexpr uint64_t kMinPerWorkerBufferLimitBytes = 1ULL << 20;  // 32 buffers
 inline constexpr uint64_t kMaxPerWorkerBufferLimitBytes = 1ULL << 30;  // 32,768 buffers: the
                                                                        // largest buffer ring
-// settings.busyPoll (extension, like HAProxy's busy-polling): meant to let a worker with nothing
-// to do spin before it sleeps in the ring. Only 0 (off) is accepted for now: the spin that was
-// built stalled sessions in testing (README "Performance").
+// settings.busyPoll (extension, like HAProxy's busy-polling): a worker with nothing ready spins
+// on its ring this long before it sleeps, never past its next timer tick. Off by default; the
+// CPU it burns is the price of the wake-up it saves (README "Busy-poll").
 inline constexpr Duration kDefaultBusyPoll = Duration::zero();
+inline constexpr Duration kMaxBusyPoll = std::chrono::seconds(1);
 // settings.logLevel: "debug" | "info" | "notice" | "warning" | "error"; lines below it are dropped.
 enum class LogLevel : uint8_t { Debug, Info, Notice, Warning, Error };
 inline constexpr LogLevel kDefaultLogLevel = LogLevel::Info;

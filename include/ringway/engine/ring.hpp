@@ -69,6 +69,9 @@ class Ring {
   // Submits and waits for at least one completion, at most `timeout` (nullptr: no limit).
   // -ETIME and -EINTR are normal returns.
   int submit_and_wait(__kernel_timespec* timeout);
+  // Busy-poll (settings.busyPoll): submits what is queued, then spins until a completion is
+  // ready or `budget_ns` has passed. True when one is ready (the caller then skips the wait).
+  bool spin_for_completion(int64_t budget_ns);
   // Completions the kernel could not post to the CQ (kept on its overflow list thanks to
   // IORING_FEAT_NODROP): cumulative.
   uint32_t cq_overflow() const;

@@ -45,11 +45,14 @@ TEST(Limits, DrainTimeoutBeyondAWeek) {
   EXPECT_FALSE(load(config("[settings]\ndrainTimeout = \"168h1s\"\n")).ok());
 }
 
-TEST(Limits, BusyPollOnlyOff) {
-  auto r = load(config("[settings]\nbusyPoll = \"1ms\"\n"));
-  EXPECT_EQ(errors(r), (Lines{"test.toml:2:12: error: settings.busyPoll: \"1ms\": busy-polling is "
-                              "not available yet (a spinning worker stalled sessions in testing); "
-                              "allowed: \"0s\" (off)"}));
+TEST(Limits, BusyPollUpToOneSecond) {
+  auto r = load(config("[settings]\nbusyPoll = \"2s\"\n"));
+  EXPECT_EQ(errors(r), (Lines{"test.toml:2:12: error: settings.busyPoll: \"2s\" is too long; "
+                              "allowed: 0s (off) to 1s"}));
+  auto on = load(config("[settings]\nbusyPoll = \"2ms\"\n"));
+  ASSERT_TRUE(on.ok());
+  EXPECT_EQ(on.config->settings.busy_poll, std::chrono::milliseconds(2));
+  EXPECT_TRUE(load(config("[settings]\nbusyPoll = \"1s\"\n")).ok());
   r = load(config("[settings]\nbusyPoll = 50\n"));
   EXPECT_EQ(errors(r), (Lines{"test.toml:2:12: error: settings.busyPoll: expected a duration "
                               "string such as \"60s\" or \"1m30s\", got an integer"}));
