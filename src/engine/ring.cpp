@@ -194,7 +194,6 @@ Result<std::unique_ptr<Ring>> Ring::create(RingSize size) {
   } else if (ret == 0) {
     r->features_.single_issuer = true;
     r->features_.defer_taskrun = true;
-    r->defer_taskrun_ = true;
   }
   if (ret < 0) return unavailable(-ret);
 
@@ -270,19 +269,6 @@ int Ring::submit_and_wait(__kernel_timespec* timeout) {
   return io_uring_submit_and_wait_timeout(&ring_, &cqe, 1, timeout, nullptr);
 }
 
-uint32_t Ring::cq_overflow() const {
-  return ring_.cq.koverflow != nullptr ? io_uring_smp_load_acquire(ring_.cq.koverflow) : 0;
-}
-
-Result<Features> probe_io_uring() {
-  auto ring = Ring::create(RingSize{64, 128});
-  if (!ring) return ring.error();
-  return (*ring)->features();
-}
-
-}  // namespace ringway::engine
-
-namespace ringway::engine {
 namespace {
 inline void cpu_relax() {
 #if defined(__x86_64__) || defined(__i386__)
@@ -311,6 +297,16 @@ bool Ring::spin_for_completion(int64_t budget_ns) {
       return false;
     }
   }
+}
+
+uint32_t Ring::cq_overflow() const {
+  return ring_.cq.koverflow != nullptr ? io_uring_smp_load_acquire(ring_.cq.koverflow) : 0;
+}
+
+Result<Features> probe_io_uring() {
+  auto ring = Ring::create(RingSize{64, 128});
+  if (!ring) return ring.error();
+  return (*ring)->features();
 }
 
 }  // namespace ringway::engine

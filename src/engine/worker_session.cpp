@@ -329,7 +329,11 @@ void Worker::maybe_forward_fin(uint32_t slot, Dir d) {
       if (!s.dir(w).watch_armed) continue;
       io_uring_sqe* c = sqe(tag(Op::Cancel, slot, s.generation));
       if (c == nullptr) {
-        ::shutdown(s.src_fd(w), SHUT_RDWR);  // completes the poll (POLLHUP)
+        // No SQE even after submitting (the ring is failing): shutdown(2) completes a one-shot
+        // watch with POLLHUP. A multishot one reports it and stays armed, and nothing retries
+        // the cancel: the session's slot and fds stay until the worker exits (known gap; the
+        // worker's own ops are retried by retry_worker_ops, session cancels are not).
+        ::shutdown(s.src_fd(w), SHUT_RDWR);
         continue;
       }
       io_uring_prep_cancel_fd(c, s.src_fd(w), IORING_ASYNC_CANCEL_ALL);

@@ -80,7 +80,6 @@ class Ring {
   Ring() = default;
   io_uring ring_{};
   Features features_;
-  bool defer_taskrun_ = false;
   void (*pre_submit_)(void*) = nullptr;
   void* pre_submit_context_ = nullptr;
 };
