@@ -50,6 +50,25 @@ class BufferPoolTest : public ::testing::Test {
     io_uring_sqe_set_data64(sqe, tag(Op::Test, id));
   }
 
+  // A bundle recv on `fd` that may fill up to `cap` buffers (as forward_recv.cpp arms one).
+  void arm_bundle(int fd, uint32_t cap, uint32_t id) {
+    pool_->on_recv_armed(cap);
+    io_uring_sqe* sqe = ring_->get_sqe();
+    ASSERT_NE(sqe, nullptr);
+    io_uring_prep_recv(sqe, fd, nullptr, bundle_recv_len(cap, pool_->buffer_size()), 0);
+    sqe->flags |= IOSQE_BUFFER_SELECT;
+    sqe->buf_group = BufferPool::kGroupId;
+    sqe->ioprio |= kRecvSendBundle;
+    io_uring_sqe_set_data64(sqe, tag(Op::Test, id));
+  }
+  // `n` bytes of a counting pattern that continues from `counter`.
+  static std::string pattern(size_t n, uint8_t& counter) {
+    std::string out(n, '\0');
+    for (auto& c : out)
+      c = static_cast<char>(counter++);
+    return out;
+  }
+
   // Waits (bounded) for one completion and consumes it.
   bool next(io_uring_cqe& out) {
     __kernel_timespec ts{2, 0};
@@ -143,20 +162,12 @@ TEST_F(BufferPoolTest, BundleBuffersComeBackInRingOrderAcrossWraps) {
   uint8_t sent_byte = 0;
   for (uint32_t round = 0; round < 40; ++round) {
     // More than the cap, so that more data waits behind it.
-    std::string chunk(kCap * size + 100, '\0');
-    for (auto& c : chunk)
-      c = static_cast<char>(sent_byte++);
+    const std::string chunk = pattern(kCap * size + 100, sent_byte);
     ASSERT_EQ(write(pairs_[0][1], chunk.data(), chunk.size()), static_cast<ssize_t>(chunk.size()));
     size_t left = chunk.size();
     while (left > 0) {
-      pool_->on_recv_armed(kCap);
-      io_uring_sqe* sqe = ring_->get_sqe();
-      ASSERT_NE(sqe, nullptr);
-      io_uring_prep_recv(sqe, pairs_[0][0], nullptr, bundle_recv_len(kCap, size), 0);
-      sqe->flags |= IOSQE_BUFFER_SELECT;
-      sqe->buf_group = BufferPool::kGroupId;
-      sqe->ioprio |= kRecvSendBundle;
-      io_uring_sqe_set_data64(sqe, tag(Op::Test, round));
+      arm_bundle(pairs_[0][0], kCap, round);
+      if (HasFatalFailure()) return;
       io_uring_cqe cqe{};
       ASSERT_TRUE(next(cqe));
       ASSERT_GT(cqe.res, 0) << "round " << round;
@@ -233,20 +244,12 @@ TEST_F(BufferPoolTest, BundleIdsSurviveRecyclingInDataOrder) {
   uint8_t sent_byte = 0;
   uint32_t bundles = 0;
   for (uint32_t round = 0; round < 30; ++round) {
-    std::string chunk(kCap * size, '\0');
-    for (auto& c : chunk)
-      c = static_cast<char>(sent_byte++);
+    const std::string chunk = pattern(kCap * size, sent_byte);
     ASSERT_EQ(write(pairs_[0][1], chunk.data(), chunk.size()), static_cast<ssize_t>(chunk.size()));
     size_t left = chunk.size();
     while (left > 0) {
-      pool_->on_recv_armed(kCap);
-      io_uring_sqe* sqe = ring_->get_sqe();
-      ASSERT_NE(sqe, nullptr);
-      io_uring_prep_recv(sqe, pairs_[0][0], nullptr, bundle_recv_len(kCap, size), 0);
-      sqe->flags |= IOSQE_BUFFER_SELECT;
-      sqe->buf_group = BufferPool::kGroupId;
-      sqe->ioprio |= kRecvSendBundle;
-      io_uring_sqe_set_data64(sqe, tag(Op::Test, round));
+      arm_bundle(pairs_[0][0], kCap, round);
+      if (HasFatalFailure()) return;
       io_uring_cqe cqe{};
       ASSERT_TRUE(next(cqe));
       ASSERT_GT(cqe.res, 0) << "round " << round;
