@@ -274,6 +274,14 @@ for t in "${wanted[@]}"; do
     *) die "unknown target '$t' (direct, ringway, ringway-copy, ringway-oneshot, ringway-busypoll, haproxy, haproxy-splice, haproxy-splice-force, nginx, socat)" ;;
   esac
 done
+# Each target once, in the order first named: `ringway` and `haproxy` bring in their variants,
+# and a target listed twice would run twice per round under one name, which garbles its CPU and
+# RSS columns (seen: 0.000 CPU-s/GiB).
+deduped=()
+for t in "${targets[@]}"; do
+  [[ " ${deduped[*]} " == *" $t "* ]] || deduped+=("$t")
+done
+targets=("${deduped[@]}")
 
 # Peers come from Debian; installed only when running as root, otherwise skipped with a note.
 ensure_peer() {
