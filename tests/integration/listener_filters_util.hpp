@@ -19,6 +19,7 @@
 #include <thread>
 
 #include "admin_client.hpp"
+#include "child_process.hpp"
 #include "fixture.hpp"
 #include "netns.hpp"
 #include "process.hpp"
@@ -29,48 +30,19 @@ namespace {
 // A program in the background with stdout and stderr in a file; stopped by its pid.
 class Background {
  public:
-  Background() = default;
-  ~Background() { stop(); }
-  Background(const Background&) = delete;
-  Background& operator=(const Background&) = delete;
   bool start(const std::vector<std::string>& argv, const std::string& log_path) {
     log_path_ = log_path;
-    pid_ = ::fork();
-    if (pid_ < 0) return false;
-    if (pid_ == 0) {
-      const int in = ::open("/dev/null", O_RDONLY);
-      const int out = ::open(log_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-      ::dup2(in, 0);
-      ::dup2(out, 1);
-      ::dup2(out, 2);
-      std::vector<char*> args;
-      for (const auto& a : argv)
-        args.push_back(const_cast<char*>(a.c_str()));
-      args.push_back(nullptr);
-      ::execv(args[0], args.data());
-      ::_exit(127);
-    }
-    return true;
+    return child_.start(argv, log_path);
   }
   std::string log() const { return read_file(log_path_); }
   // Waits (bounded) until the log contains `text`.
   bool wait_log(const std::string& text, Millis timeout) const {
     return poll_until([&] { return log().find(text) != std::string::npos; }, timeout);
   }
-  void stop() {
-    if (pid_ <= 0) return;
-    ::kill(pid_, SIGTERM);
-    const bool gone = poll_until([&] { return ::waitpid(pid_, nullptr, WNOHANG) == pid_; },
-                                 Millis(2000), Millis(10));
-    if (!gone) {
-      ::kill(pid_, SIGKILL);
-      ::waitpid(pid_, nullptr, 0);
-    }
-    pid_ = -1;
-  }
+  void stop() { child_.stop(); }
 
  private:
-  pid_t pid_ = -1;
+  Child child_;
   std::string log_path_;
 };
 

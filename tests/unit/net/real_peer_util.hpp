@@ -19,6 +19,7 @@
 #include <string>
 #include <vector>
 
+#include "../../support/child_process.hpp"
 #include "net_test_util.hpp"
 
 namespace ringway::net::testing {
@@ -44,64 +45,8 @@ inline std::string read_file_text(const std::string& path) {
   return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
 }
 
-// A program started in the background; the destructor stops it (SIGTERM, then SIGKILL after a
-// bounded wait) by its pid and reaps it.
-class Child {
- public:
-  Child() = default;
-  ~Child() { stop(); }
-  Child(const Child&) = delete;
-  Child& operator=(const Child&) = delete;
-
-  // stdin from /dev/null, stdout and stderr to `log_path` (or /dev/null when empty).
-  bool start(const std::vector<std::string>& argv, const std::string& log_path = "") {
-    pid_ = ::fork();
-    if (pid_ < 0) return false;
-    if (pid_ == 0) {
-      const int in = ::open("/dev/null", O_RDONLY);
-      const int out = ::open(log_path.empty() ? "/dev/null" : log_path.c_str(),
-                             O_WRONLY | O_CREAT | O_TRUNC, 0600);
-      ::dup2(in, 0);
-      ::dup2(out, 1);
-      ::dup2(out, 2);
-      std::vector<char*> args;
-      for (const auto& a : argv)
-        args.push_back(const_cast<char*>(a.c_str()));
-      args.push_back(nullptr);
-      ::execv(args[0], args.data());
-      ::_exit(127);
-    }
-    return true;
-  }
-
-  pid_t pid() const { return pid_; }
-
-  // True if the process has exited (and reaps it).
-  bool exited() {
-    if (pid_ <= 0) return true;
-    int status = 0;
-    if (::waitpid(pid_, &status, WNOHANG) == pid_) {
-      pid_ = -1;
-      return true;
-    }
-    return false;
-  }
-
-  void stop() {
-    if (pid_ <= 0) return;
-    ::kill(pid_, SIGTERM);
-    for (int i = 0; i < 100 && !exited(); ++i)
-      ::usleep(20 * 1000);
-    if (pid_ > 0) {
-      ::kill(pid_, SIGKILL);
-      ::waitpid(pid_, nullptr, 0);
-      pid_ = -1;
-    }
-  }
-
- private:
-  pid_t pid_ = -1;
-};
+// A program started in the background, stopped by its pid (shared with the integration tests).
+using Child = ::ringway::test::Child;
 
 // Reads from `fd` until `complete(bytes)` is true, the peer closes, or `timeout_ms` (scaled)
 // passes. Returns what arrived.
