@@ -28,7 +28,8 @@ import tempfile
 import threading
 import time
 
-SCALE = int(os.environ.get("RINGWAY_TIMEOUT_SCALE", "1"))
+from service_util import SCALE, free_port, wait_for
+
 SESSIONS = 20
 WAITING = 5
 STORE_MAX = 65536
@@ -44,15 +45,6 @@ def sigqueue(pid, sig, value):
     if libc.sigqueue(pid, sig, sigval(sival_int=value)) != 0:
         raise OSError(ctypes.get_errno(), "sigqueue")
 
-
-def wait_for(pred, seconds):
-    deadline = time.monotonic() + seconds * SCALE
-    while time.monotonic() < deadline:
-        v = pred()
-        if v:
-            return v
-        time.sleep(0.02)
-    return None
 
 
 class FakeStore:
@@ -108,13 +100,6 @@ class FakeStore:
             os.close(f)
         self.sock.close()
 
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def main():

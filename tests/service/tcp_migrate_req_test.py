@@ -29,8 +29,9 @@ import tempfile
 import threading
 import time
 
+from service_util import SCALE, free_port, wait_for
+
 CLONE_NEWNET = 0x40000000
-SCALE = int(os.environ.get("RINGWAY_TIMEOUT_SCALE", "1"))
 RELOADS = 12
 CLIENT_THREADS = 12
 
@@ -57,13 +58,6 @@ def set_migrate_req(value):
     with open("/proc/sys/net/ipv4/tcp_migrate_req", "w") as f:
         f.write(str(value))
 
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def config(gw_port, echo_port, keepidle):
@@ -140,15 +134,6 @@ class Loop:
         for t in self.threads:
             t.join()
 
-
-def wait_for(pred, seconds):
-    deadline = time.monotonic() + seconds * SCALE
-    while time.monotonic() < deadline:
-        v = pred()
-        if v:
-            return v
-        time.sleep(0.02)
-    return None
 
 
 def reap(pid, seconds):
