@@ -201,6 +201,34 @@ StreamFigures stream_sessions(const Endpoint& gw, size_t count, const std::atomi
   return f;
 }
 
+// stream_sessions on a thread of its own, for the length of a test: wait_established() waits
+// (bounded) until every session is up; finish() sends FIN on all, joins and returns the figures
+// (also on the way out of a failed assertion, so the thread is never left running).
+class BackgroundStreams {
+ public:
+  BackgroundStreams(const Endpoint& gw, size_t count)
+      : count_(count),
+        thread_([this, gw] { figures_ = stream_sessions(gw, count_, stop_, &established_); }) {}
+  ~BackgroundStreams() { finish(); }
+  BackgroundStreams(const BackgroundStreams&) = delete;
+  BackgroundStreams& operator=(const BackgroundStreams&) = delete;
+  bool wait_established(Millis timeout) {
+    return poll_until([&] { return established_.load() == count_; }, timeout);
+  }
+  const StreamFigures& finish() {
+    stop_ = true;
+    if (thread_.joinable()) thread_.join();
+    return figures_;
+  }
+
+ private:
+  const size_t count_;
+  std::atomic<bool> stop_{false};
+  std::atomic<size_t> established_{0};
+  StreamFigures figures_;
+  std::thread thread_;  // last: it starts once the members it uses exist
+};
+
 class ReloadTest : public ProxyTest {
  protected:
   void SetUp() override {
@@ -260,12 +288,8 @@ TEST_F(ReloadTest, HupUnderLoadRefusesNothingAndMovesEverySession) {
       make_config({.workers = 2}, {GatewayConf{}}, {UpstreamConf{.hosts = {{"127.0.0.1", up}}}});
   ASSERT_TRUE(start_proxy(toml));
   const Endpoint gw = gateway();
-  std::atomic<bool> stop_streams{false};
-  std::atomic<size_t> established{0};
-  StreamFigures streams;
-  std::thread stream_thread(
-      [&] { streams = stream_sessions(gw, kLongLived, stop_streams, &established); });
-  ASSERT_TRUE(poll_until([&] { return established.load() == kLongLived; }, scaled(Millis(10000))));
+  BackgroundStreams background(gw, kLongLived);
+  ASSERT_TRUE(background.wait_established(scaled(Millis(10000))));
   std::atomic<bool> stop{false};
   LoopFigures loop;
   std::thread loop_thread([&] { loop = connect_loops(gw, 8, 600, 20000, stop); });
@@ -282,8 +306,7 @@ TEST_F(ReloadTest, HupUnderLoadRefusesNothingAndMovesEverySession) {
   loop_thread.join();
   // The successor counts the long-lived sessions (plus loop connections still open).
   const auto active = fetch_metric(new_admin, "ringway_downstream_connections_active");
-  stop_streams = true;
-  stream_thread.join();
+  const StreamFigures& streams = background.finish();
   note("connect_loop_ok", static_cast<double>(loop.ok));
   note("connect_loop_rate_per_s", static_cast<double>(loop.ok) / loop.seconds);
   note("connect_loop_refused", static_cast<double>(loop.refused));
@@ -339,12 +362,8 @@ TEST_F(ReloadTest, ChainedReloadsStrandNoConnection) {
   const Endpoint gw = gateway();
   // Streaming sessions keep the workers busy, which is what widens the window (a worker
   // between taking the handover command and cancelling its accept); they move five times.
-  std::atomic<bool> stop_streams{false};
-  std::atomic<size_t> established{0};
-  StreamFigures streams;
-  std::thread stream_thread(
-      [&] { streams = stream_sessions(gw, kStreams, stop_streams, &established); });
-  ASSERT_TRUE(poll_until([&] { return established.load() == kStreams; }, scaled(Millis(10000))));
+  BackgroundStreams background(gw, kStreams);
+  ASSERT_TRUE(background.wait_established(scaled(Millis(10000))));
   std::atomic<bool> stop{false};
   LoopFigures loop;
   std::thread loop_thread([&] { loop = connect_loop(gw, 600, 1000000, stop); });
@@ -374,8 +393,7 @@ TEST_F(ReloadTest, ChainedReloadsStrandNoConnection) {
   }
   stop = true;
   loop_thread.join();
-  stop_streams = true;
-  stream_thread.join();
+  const StreamFigures& streams = background.finish();
   note("reloads", reloads);
   note("long_lived_byte_exact", static_cast<double>(streams.byte_exact));
   note("long_lived_mib_each_way", static_cast<double>(streams.bytes_each_way) / (1 << 20));
@@ -405,12 +423,8 @@ TEST_F(ReloadTest, FailedTakeoverKeepsEverythingInTheOldProcess) {
   ::unsetenv("RINGWAY_TEST_FAIL_TAKEOVER");
   ASSERT_TRUE(started);
   const Endpoint gw = gateway();
-  std::atomic<bool> stop_streams{false};
-  std::atomic<size_t> established{0};
-  StreamFigures streams;
-  std::thread stream_thread(
-      [&] { streams = stream_sessions(gw, kLongLived, stop_streams, &established); });
-  ASSERT_TRUE(poll_until([&] { return established.load() == kLongLived; }, scaled(Millis(10000))));
+  BackgroundStreams background(gw, kLongLived);
+  ASSERT_TRUE(background.wait_established(scaled(Millis(10000))));
   std::atomic<bool> stop{false};
   LoopFigures loop;
   std::thread loop_thread([&] { loop = connect_loops(gw, 2, 200, 20000, stop); });
@@ -440,8 +454,7 @@ TEST_F(ReloadTest, FailedTakeoverKeepsEverythingInTheOldProcess) {
   const std::atomic<bool> never{false};
   const LoopFigures later = connect_loop(gw, 100, 20, never);
   EXPECT_EQ(later.ok, 20U);
-  stop_streams = true;
-  stream_thread.join();
+  const StreamFigures& streams = background.finish();
 
   note("connect_loop_ok", static_cast<double>(loop.ok));
   note("connect_loop_refused", static_cast<double>(loop.refused));
@@ -508,11 +521,8 @@ TEST_F(ReloadTest, HupWithNewUpstreamHostKeepsTakenOverSessions) {
       make_config({}, {GatewayConf{}}, {UpstreamConf{.hosts = {{"127.0.0.1", old_host}}}})));
   const Endpoint gw = gateway();
   // One session streaming through the old host across the reload.
-  std::atomic<bool> stop_stream{false};
-  std::atomic<size_t> established{0};
-  StreamFigures stream;
-  std::thread stream_thread([&] { stream = stream_sessions(gw, 1, stop_stream, &established); });
-  ASSERT_TRUE(poll_until([&] { return established.load() == 1; }, scaled(Millis(5000))));
+  BackgroundStreams background(gw, 1);
+  ASSERT_TRUE(background.wait_established(scaled(Millis(5000))));
   ASSERT_TRUE(upstream_.wait([](const auto& rs) { return rs.size() == 1; }, scaled(Millis(5000))));
   {
     const std::string toml =
@@ -532,8 +542,7 @@ TEST_F(ReloadTest, HupWithNewUpstreamHostKeepsTakenOverSessions) {
   EXPECT_TRUE(upstream_.wait([&](const auto& rs) { return rs[0].bytes_received > before; },
                              scaled(Millis(5000))));
   std::this_thread::sleep_until(Clock::now() + Millis(500));
-  stop_stream = true;
-  stream_thread.join();
+  const StreamFigures& stream = background.finish();
   EXPECT_EQ(stream.byte_exact, 1U);
   note("taken_over_kib_each_way", static_cast<double>(stream.bytes_each_way) / 1024);
   // The new sessions all went to the new host.
